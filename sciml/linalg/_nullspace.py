@@ -1,5 +1,6 @@
 """The null space of singular (pure-Neumann) Laplacians and projection onto their range."""
 
+import equinox as eqx
 import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float, Int
@@ -7,6 +8,7 @@ from jaxtyping import Array, Float, Int
 from ._stencil import EMPTY, FLUID, Laplacian, _neighbour
 
 
+@eqx.filter_jit
 def fluid_components(op: Laplacian) -> tuple[Int[Array, "..."], Int[Array, "..."]]:
     """Label the connected fluid regions of a grid Laplacian and find the floating ones.
 
@@ -62,6 +64,7 @@ def fluid_components(op: Laplacian) -> tuple[Int[Array, "..."], Int[Array, "..."
     return jnp.where(fluid, labels, -1), floating.astype(jnp.int32)
 
 
+@eqx.filter_jit
 def project_to_range(op: Laplacian, b: Float[Array, " n"]) -> Float[Array, " n"]:
     """Project `b` onto the range of a (possibly singular) grid Laplacian with zero shift.
 

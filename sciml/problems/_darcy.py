@@ -49,6 +49,7 @@ class DarcyFamily(eqx.Module):
         return LinearProblem(self.operator(i), self.rhs, name=f"darcy-{self.coefficient_kind}")
 
 
+@eqx.filter_jit
 def darcy(
     key: PRNGKeyArray,
     n_samples: int,

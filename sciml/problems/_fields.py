@@ -21,8 +21,9 @@ def smooth_field(
     noise = jax.random.normal(key, tuple(grid_shape), dtype)
     frequencies = jnp.meshgrid(*[jnp.fft.fftfreq(s) * s for s in grid_shape], indexing="ij")
     k2 = sum(f.astype(dtype) ** 2 for f in frequencies)
-    filtered = jnp.fft.ifftn(jnp.fft.fftn(noise) * jnp.exp(-2 * (np.pi * length_scale) ** 2 * k2))
-    field = filtered.real.astype(dtype)
+    spectrum = jnp.fft.fftn(noise)
+    gaussian = jnp.exp(-2 * (np.pi * length_scale) ** 2 * k2).astype(spectrum.dtype)
+    field = jnp.fft.ifftn(spectrum * gaussian).real.astype(dtype)
     return field / jnp.maximum(jnp.std(field), jnp.finfo(dtype).tiny)
 
 

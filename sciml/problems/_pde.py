@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from typing import Literal
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Int, PRNGKeyArray
@@ -21,6 +22,7 @@ from ._fields import cell_centres, gaussian_sources, smooth_field
 from ._problem import LinearProblem
 
 
+@eqx.filter_jit
 def poisson_problem(
     key: PRNGKeyArray,
     grid_shape: Sequence[int],
@@ -52,6 +54,7 @@ def poisson_problem(
     return LinearProblem(op, b, name=f"poisson{len(grid_shape)}d")
 
 
+@eqx.filter_jit
 def obstacle_mask(
     key: PRNGKeyArray,
     grid_shape: Sequence[int],
@@ -99,6 +102,7 @@ def obstacle_mask(
     return mask
 
 
+@eqx.filter_jit
 def fluid_pressure(
     key: PRNGKeyArray,
     shape: Sequence[int],
@@ -161,6 +165,7 @@ def _last(axis: int, ndim: int):
     return tuple(index)
 
 
+@eqx.filter_jit
 def helmholtz_problem(
     key: PRNGKeyArray,
     grid_shape: Sequence[int],
@@ -188,6 +193,7 @@ def helmholtz_problem(
     return LinearProblem(op, f.reshape(-1), name=f"helmholtz{len(grid_shape)}d")
 
 
+@eqx.filter_jit
 def convection_diffusion_problem(
     key: PRNGKeyArray,
     grid_shape: Sequence[int],

@@ -31,6 +31,7 @@ class ShiftedLaplacianSequence(eqx.Module):
         return self.rhs.shape[0]
 
 
+@eqx.filter_jit
 def shifted_laplacians(
     key: PRNGKeyArray,
     T: int,
