@@ -49,7 +49,7 @@ def float_dtype_of(x: Any, *, name: str = "b") -> np.dtype:
     Integer and boolean inputs are refused rather than promoted, so results never change dtype
     behind the user's back.
     """
-    dtype = np.dtype(getattr(x, "dtype", np.result_type(x)))
+    dtype = np.dtype(x.dtype if hasattr(x, "dtype") else np.result_type(x))
     if not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.complexfloating)):
         raise ValueError(
             f"`{name}` has dtype {dtype}; sciml solvers need floating input. Cast it, e.g. "
