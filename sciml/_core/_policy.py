@@ -75,12 +75,12 @@ def check_tolerances(rtol: Any, atol: Any, dtype: Any) -> None:
     """
     concrete = {}
     for name, tol in (("rtol", rtol), ("atol", atol)):
+        if np.ndim(tol) != 0:
+            raise ValueError(f"`{name}` must be a scalar, got shape {np.shape(tol)}.")
         try:
             concrete[name] = float(np.asarray(tol))
         except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError, TypeError):
             continue
-        if np.ndim(tol) != 0:
-            raise ValueError(f"`{name}` must be a scalar, got shape {np.shape(tol)}.")
         if not np.isfinite(concrete[name]) or concrete[name] < 0:
             raise ValueError(f"`{name}` must be a finite non-negative number, got {concrete[name]}.")
     eps = dtype_resolution(dtype)
