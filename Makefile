@@ -22,11 +22,12 @@ $(VENV)/.stamp-test: pyproject.toml constraints.txt
 demo: $(VENV)/.stamp-base
 	$(PY) -m sciml report --out $(OUT) --force
 
+# Notebooks run under nbmake at smoke size beside the unit tests.
 test: $(VENV)/.stamp-test
-	$(PY) -m pytest -n 2 --dist loadfile
+	SCIML_SMOKE=1 $(PY) -m pytest -n 2 --dist loadfile --nbmake tests notebooks
 
 test-all: $(VENV)/.stamp-test
-	$(PY) -m pytest -n 2 --dist loadfile -m "not gpu"
+	SCIML_SMOKE=1 $(PY) -m pytest -n 2 --dist loadfile --nbmake -m "not gpu" tests notebooks
 
 bench: $(VENV)/.stamp-test
 	$(PY) benchmarks/bench_krylov.py
