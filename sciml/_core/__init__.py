@@ -15,3 +15,9 @@ from ._sharding import (
     shard_batch as shard_batch,
 )
 from ._solution import Solution as Solution
+from ._timing import (
+    Timing as Timing,
+    time_call as time_call,
+    time_jitted as time_jitted,
+    time_jitted_interleaved as time_jitted_interleaved,
+)
