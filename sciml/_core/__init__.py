@@ -1,5 +1,15 @@
 """Shared private machinery: solutions, result codes, dtype policy, sharding, I/O, progress."""
 
+from ._metrics import (
+    OutputExistsError as OutputExistsError,
+    atomic_write_bytes as atomic_write_bytes,
+    atomic_write_text as atomic_write_text,
+    environment as environment,
+    prepare_output_dir as prepare_output_dir,
+    write_json as write_json,
+    write_metrics as write_metrics,
+)
+from ._plotting import convergence_plot as convergence_plot
 from ._policy import (
     check_dtype as check_dtype,
     check_tolerances as check_tolerances,
@@ -7,6 +17,11 @@ from ._policy import (
     float_dtype_of as float_dtype_of,
     tol_for as tol_for,
     x64_enabled as x64_enabled,
+)
+from ._progress import (
+    progress_bar as progress_bar,
+    progress_enabled as progress_enabled,
+    scan_with_progress as scan_with_progress,
 )
 from ._results import RESULTS as RESULTS
 from ._sharding import (
