@@ -45,6 +45,7 @@ def convergence_plot(
     *,
     rtol: float | None = None,
     ylabel: str = "relative residual ‖b − Ax‖ / ‖b‖",
+    styles: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
     """Plot residual histories (log scale) against the iteration number and save a PNG.
 
@@ -60,6 +61,9 @@ def convergence_plot(
         title: the plot title.
         rtol: if given, draw the target tolerance as a dashed horizontal line.
         ylabel: the y-axis label.
+        styles: label -> extra keyword arguments for matplotlib's `plot` (e.g.
+            `{"scipy-cg": {"linestyle": "--", "color": "C0"}}`), so that curves which coincide
+            (a method and its reference implementation) stay distinguishable.
 
     Returns:
         The destination as a `Path`.
@@ -79,8 +83,9 @@ def convergence_plot(
             )
         iterations = np.arange(values.size)
         keep = np.isfinite(values) & (values > 0)
+        style = {"linewidth": 1.4, **dict((styles or {}).get(label, {}))}
         if keep.any():
-            axes.semilogy(iterations[keep], values[keep], label=label, linewidth=1.4)
+            axes.semilogy(iterations[keep], values[keep], label=label, **style)
             plotted += 1
         else:
             axes.plot([], [], label=f"{label} (no data)")
