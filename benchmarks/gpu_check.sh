@@ -22,7 +22,7 @@
 #   GPU_CHECK_SIZES           further grid sides, float32 and float64 (default: 64,128)
 #   GPU_CHECK_DIAG_SIZE       grid side of the diagnostics (default: 256)
 #   GPU_CHECK_REPEATS         timed runs per measurement (default: 10)
-#   GPU_CHECK_TESTS           pytest arguments of the smoke (default: tests/solvers)
+#   GPU_CHECK_TESTS           pytest arguments of the smoke (default: tests/solvers/test_cg.py)
 #   GPU_CHECK_BUDGET          total seconds (default: 320)
 # e.g. on a CPU:  GPU_CHECK_PLATFORM=cpu GPU_CHECK_HEADLINE_SIZES=12 GPU_CHECK_SIZES=8 \
 #                 GPU_CHECK_DIAG_SIZE=12 GPU_CHECK_TESTS="tests/solvers/test_cg.py" \
@@ -41,7 +41,7 @@ HEADLINE="${GPU_CHECK_HEADLINE_SIZES:-256}"
 SIZES="${GPU_CHECK_SIZES:-64,128}"
 DIAG_SIZE="${GPU_CHECK_DIAG_SIZE:-256}"
 REPEATS="${GPU_CHECK_REPEATS:-10}"
-TESTS="${GPU_CHECK_TESTS:-tests/solvers}"
+TESTS="${GPU_CHECK_TESTS:-tests/solvers/test_cg.py}"
 BUDGET="${GPU_CHECK_BUDGET:-320}"
 PLATFORM_ARGS=()
 if [ -n "$PLATFORM" ]; then
