@@ -23,6 +23,8 @@ import numpy as np
 from ._policy import x64_enabled
 
 METRICS_SCHEMA = 1
+# Environment variables that change what runs where (devices, threads).
+_ENV_VARS = ("JAX_PLATFORMS", "XLA_FLAGS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
 _DISTRIBUTIONS = ("jax", "jaxlib", "numpy", "scipy", "equinox", "optax", "jaxtyping")
 
 
@@ -45,7 +47,8 @@ def environment() -> dict[str, Any]:
         jaxlib, numpy, scipy, equinox, optax, jaxtyping; `None` if not installed), `backend`
         (`cpu`/`gpu`/`tpu`), `device_kind` (e.g. `"NVIDIA H100 80GB HBM3"` or `"cpu"`),
         `device_count`, `devices` (their string forms), `process_count`, `x64`, and the
-        `JAX_PLATFORMS`/`XLA_FLAGS` environment variables that shaped the device list.
+        environment variables that shape devices and threads (`JAX_PLATFORMS`, `XLA_FLAGS`,
+        `OPENBLAS_NUM_THREADS`, `OMP_NUM_THREADS`).
     """
     from sciml import __version__ as sciml_version
 
@@ -64,7 +67,7 @@ def environment() -> dict[str, Any]:
         "devices": [str(device) for device in devices],
         "process_count": jax.process_count(),
         "x64": x64_enabled(),
-        "env": {name: os.environ.get(name) for name in ("JAX_PLATFORMS", "XLA_FLAGS")},
+        "env": {name: os.environ.get(name) for name in _ENV_VARS},
     }
 
 

@@ -60,8 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: the arguments after the program name (`sys.argv[1:]` by default).
 
     Returns:
-        The exit status: 0 on success, 1 when the run failed (a solver did not converge, an
-        output could not be written, ...), 2 for a mistake in the command line.
+        The exit status: 0 on success, 1 when the run failed or was refused (a solver did not
+        converge, an output exists and `--force` was not given, a file could not be written,
+        ...), 2 for a mistake in the command line itself (an unknown option or a bad value).
     """
     argv = sys.argv[1:] if argv is None else [str(arg) for arg in argv]
     debug = "--debug" in argv or os.environ.get("SCIML_DEBUG", "") not in ("", "0")
@@ -79,9 +80,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code if isinstance(code, int) else (0 if code is None else 1)
     except UsageError as error:
         _error(str(error))
-        return 2
-    except FileExistsError as error:  # an existing output without --force: a usage mistake
-        _error(_describe(error))
         return 2
     except RunFailure as error:
         _error(str(error))

@@ -140,6 +140,19 @@ def configure_jax(*, platform: str | None = None, x64: bool = False) -> None:
             )
 
 
+def limit_blas_threads() -> None:
+    """Run NumPy/SciPy's BLAS single-threaded in this process (unless the user chose otherwise).
+
+    SciPy's Krylov solvers spend their vector work in BLAS-1 calls on short vectors, where
+    threads gain nothing; a multithreaded OpenBLAS then contends with XLA's CPU thread pool in
+    the same process and the SciPy baselines slow down by orders of magnitude on a small
+    machine (a ddot over 10⁴–10⁵ entries measured 10 ms instead of 0.05 ms once JAX had run).
+    The setting only takes effect before NumPy is first imported.
+    """
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 # --------------------------------------------------------------------------------------------
 # Problems
 

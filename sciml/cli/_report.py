@@ -46,6 +46,7 @@ from ._common import (
     add_run_options,
     configure_jax,
     int_at_least,
+    limit_blas_threads,
     markdown_table,
     method_title,
     one_line,
@@ -202,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
             )
         sections = [section for section in sections if section.key in args.only]
 
+    limit_blas_threads()
     from sciml._core._metrics import prepare_output_dir
 
     out = prepare_output_dir(args.out, force=args.force, force_hint="--force")
@@ -357,8 +359,11 @@ def _index_markdown(outcomes, *, env, args, created, elapsed, describe) -> str:
         "",
         "Timings are wall-clock seconds on this machine: *compile* is JAX's trace + lower + "
         "XLA compile of the whole solve (paid once per shape and dtype), *run* the median of "
-        "the timed runs after a warm-up. SciPy runs on the host CPU. Numbers from a shared or "
-        "busy machine are noisy; compare methods within one report, not across machines.",
+        "the timed runs (JAX after one untimed warm-up run). SciPy runs on the host CPU with "
+        f"OPENBLAS_NUM_THREADS={env['env'].get('OPENBLAS_NUM_THREADS') or 'unset'}: threaded "
+        "BLAS-1 calls on vectors this short gain nothing and contend with XLA's thread pool. "
+        "Numbers from a shared or busy machine are noisy; compare methods within one report, "
+        "not across machines.",
         "",
         "| section | status | time [s] |",
         "|---|---|---:|",

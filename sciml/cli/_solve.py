@@ -18,6 +18,7 @@ from ._common import (
     configure_jax,
     direct_solve,
     int_at_least,
+    limit_blas_threads,
     one_line,
     positive_float,
     run_method,
@@ -113,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     max_steps = args.max_steps or min(10 * n, 10_000)
     out = args.out or Path("runs") / f"solve-{spec.name}-{method}"
 
+    limit_blas_threads()
     from sciml._core._metrics import prepare_output_dir
 
     out = prepare_output_dir(out, force=args.force, outputs=OUTPUTS, force_hint="--force")

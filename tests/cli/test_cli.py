@@ -55,7 +55,7 @@ def test_solve_writes_metrics_and_plot_and_refuses_to_overwrite(tmp_path, capsys
     assert (out / "convergence.png").read_bytes()[:4] == b"\x89PNG"
     before = (out / "metrics.json").read_bytes()
 
-    assert main(["solve", "poisson2d", *TINY, "--out", str(out)]) == 2
+    assert main(["solve", "poisson2d", *TINY, "--out", str(out)]) == 1
     line = _single_error_line(capsys.readouterr().err)
     assert "already contains" in line and "--force" in line
     assert (out / "metrics.json").read_bytes() == before  # untouched

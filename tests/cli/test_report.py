@@ -51,7 +51,7 @@ def test_smoke_report_writes_tables_plots_and_metrics(tmp_path, capsys):
 
     # A second run without --force refuses and leaves the report alone.
     capsys.readouterr()
-    assert main(["report", "--smoke", "--out", str(out)]) == 2
+    assert main(["report", "--smoke", "--out", str(out)]) == 1
     assert "--force" in _single_error_line(capsys.readouterr().err)
     assert (out / "index.md").read_text() == index
 
