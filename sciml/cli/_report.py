@@ -15,6 +15,8 @@ Rules for sections:
   success;
 - any other exception is caught by the runner, shown in the report, and makes `sciml report`
   exit with status 1 after the report is written.
+- a section module that cannot be imported becomes a section that says so: skipped when a
+  third-party package is missing, failed otherwise.
 
 Everything is written into a staging folder inside the output directory and moved into place
 (one atomic rename per file, `index.md` last) only when all sections have run, so an interrupted
@@ -141,12 +143,45 @@ def report_section(key: str, title: str, *, order: int = 100):
     return register
 
 
+def section_modules() -> list[str]:
+    """The names of the `sciml.cli._report_<area>` modules present in this installation."""
+    package = importlib.import_module(__package__)
+    return sorted(
+        f"{__package__}.{module.name}"
+        for module in pkgutil.iter_modules(package.__path__)
+        if module.name.startswith("_report_")
+    )
+
+
+_import_module = importlib.import_module
+
+
+def _import_section_module(name: str) -> None:
+    """Import a section module; if that fails, register a section that reports why.
+
+    A missing third-party package (an optional dependency of that area) makes the section
+    skipped; any other import error (a bug) makes it fail, which the exit status reflects.
+    """
+    try:
+        _import_module(name)
+    except Exception as error:
+        key = name.rsplit("._report_", 1)[-1].replace("_", "-")
+        missing = getattr(error, "name", None) if isinstance(error, ModuleNotFoundError) else None
+        optional = missing is not None and missing.split(".")[0] != "sciml"
+        reason = f"{type(error).__name__}: {one_line(error)}"
+
+        def build(ctx: SectionContext) -> SectionResult:
+            if optional:
+                raise SectionSkipped(f"optional dependency '{missing}' is not installed")
+            raise RuntimeError(f"could not import {name}: {reason}")
+
+        _SECTIONS.setdefault(key, Section(key, f"{key} (not importable)", 1000, build))
+
+
 def available_sections() -> list[Section]:
     """All registered sections, after importing every `sciml.cli._report_<area>` module."""
-    package = importlib.import_module(__package__)
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.name.startswith("_report_"):
-            importlib.import_module(f"{__package__}.{module.name}")
+    for name in section_modules():
+        _import_section_module(name)
     return sorted(_SECTIONS.values(), key=lambda section: (section.order, section.key))
 
 

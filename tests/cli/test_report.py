@@ -121,3 +121,30 @@ def test_interrupted_report_keeps_the_previous_one(fake_sections, tmp_path, caps
 def test_list_sections(capsys):
     assert main(["report", "--list"]) == 0
     assert "linear-solvers" in capsys.readouterr().out
+
+
+def test_a_section_module_that_cannot_be_imported_is_reported(
+    fake_sections, monkeypatch, tmp_path, capsys
+):
+    # One area's optional dependency is missing (skipped); another has a broken import (error).
+    def fake_import(name):
+        if name.endswith("_report_needs_dep"):
+            import a_package_that_is_not_installed_anywhere  # noqa: F401
+        if name.endswith("_report_buggy"):
+            from sciml.cli._common import no_such_name  # noqa: F401
+        raise AssertionError(name)
+
+    monkeypatch.setattr(
+        _report,
+        "section_modules",
+        lambda: ["sciml.cli._report_needs_dep", "sciml.cli._report_buggy"],
+    )
+    monkeypatch.setattr(_report, "_import_module", fake_import)
+
+    out = tmp_path / "r"
+    code = main(["report", "--out", str(out), *_only("needs-dep", "buggy")])
+    assert code == 1
+    assert "buggy" in _single_error_line(capsys.readouterr().err)
+    index = (out / "index.md").read_text()
+    assert "optional dependency 'a_package_that_is_not_installed_anywhere'" in index
+    assert "could not import sciml.cli._report_buggy" in index
