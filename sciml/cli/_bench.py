@@ -10,7 +10,6 @@ JAX is imported only inside `run`, after the global options have set the environ
 
 import argparse
 import datetime
-import os
 from pathlib import Path
 
 from ._common import (
@@ -19,6 +18,7 @@ from ._common import (
     add_run_options,
     configure_jax,
     int_at_least,
+    limit_blas_threads,
     positive_float,
 )
 
@@ -135,12 +135,9 @@ def run(args: argparse.Namespace) -> int:
         OutputExistsError: if an output exists and `--force` was not given.
         RunFailure: with `--check`, if a case misses the floor or the counts disagree.
     """
-    # SciPy's CG spends its vector work in BLAS-1 calls (ddot). Multithreaded OpenBLAS contends
-    # with XLA's CPU thread pool in the same process: on a 2-core machine a float64 ddot over
-    # 64³ entries took 10 ms instead of 0.05 ms once JAX had run. One BLAS thread keeps the
-    # SciPy baseline honest (its CSR product is single-threaded anyway); an explicit setting is
-    # respected. It must be set before NumPy loads OpenBLAS.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    # One BLAS thread keeps the SciPy baseline honest: threaded OpenBLAS contends with XLA's CPU
+    # thread pool in the same process (see `limit_blas_threads`).
+    limit_blas_threads()
     from sciml._core._metrics import prepare_output_dir
 
     if args.out is not None:
