@@ -367,8 +367,8 @@ class MethodRun:
     Attributes:
         method: the method's command-line name.
         title: its human title.
-        status: "converged", a `RESULTS` name such as "max_steps_reached", "direct",
-            "unavailable" (a missing optional piece) or "error" (an exception).
+        status: "converged", a `RESULTS` name such as "max_steps_reached", "direct", or
+            "error" (SciPy reported illegal input).
         message: the explanation for any status but "converged"/"direct".
         iterations: iterations done (None for the direct solve).
         rel_residual: ‖b − A x‖ / ‖b‖ recomputed on the host in float64 with the operator's
@@ -527,12 +527,6 @@ def direct_solve(matrix: Any, rhs: Any) -> DirectReference:
     return DirectReference(project(solution), project)
 
 
-def _timing_module():
-    from sciml._core import _timing
-
-    return _timing
-
-
 def run_method(
     method: str,
     problem: Any,
@@ -551,24 +545,21 @@ def run_method(
     (`sciml._core._timing`). SciPy methods run on the host in the problem's dtype. Every
     solution's residual is recomputed on the host in float64.
 
-    A missing optional piece (a solver module that is not installed) gives status
-    "unavailable"; any other exception propagates to the caller.
+    Exceptions propagate: a solver that crashes is an error, never a row in a table.
     """
     import numpy as np
 
+    from sciml._core import _timing as timing
+
     title = method_title(method, restart)
-    timing = _timing_module()
     norm_b = float(np.linalg.norm(host.rhs64)) or 1.0
 
     if method in ("cg", "pcg", "gmres"):
-        try:
-            from sciml.solvers import cg, gmres, jacobi  # noqa: F401
-        except ImportError as error:
-            return MethodRun(method, title, "unavailable", f"sciml.solvers: {one_line(error)}")
         import equinox as eqx
         import jax.numpy as jnp
 
         from sciml._core import RESULTS
+        from sciml.solvers import cg, gmres, jacobi
 
         def solve(operator, b, rtol_array):
             if method == "gmres":
@@ -776,8 +767,6 @@ def run_row(run: MethodRun) -> list[str]:
     """One table row for a `MethodRun` (same columns as `RUN_HEADERS`)."""
     per_iteration = run.run_s / run.iterations if run.run_s is not None and run.iterations else None
     status = run.status if run.ok else f"FAILED: {run.status}"
-    if run.status == "unavailable":
-        status = "not available"
     return [
         run.title,
         "—" if run.iterations is None else str(run.iterations),

@@ -467,11 +467,6 @@ def linear_solvers(ctx: SectionContext) -> SectionResult:
     Iterations, the host-checked relative residual, the error against the direct solve, compile
     and run time per method; one convergence plot per problem.
     """
-    try:
-        import sciml.problems  # noqa: F401
-        import sciml.solvers  # noqa: F401
-    except ImportError as error:
-        raise SectionSkipped(f"sciml.problems / sciml.solvers are not available: {error}") from None
     import numpy as np
 
     from sciml._core._plotting import convergence_plot
@@ -540,7 +535,7 @@ def linear_solvers(ctx: SectionContext) -> SectionResult:
                             if run.rel_residual is not None
                             else ""
                         )
-                        + (f" ({run.message})" if run.status in ("unavailable", "error") else "")
+                        + (f" ({run.message})" if run.status == "error" else "")
                     )
             plot = ctx.path(f"{name}.png")
             convergence_plot(
@@ -599,8 +594,6 @@ def _summary_row(spec, n, runs) -> list[str]:
         run = runs.get(method)
         if run is None:
             row.append("—")
-        elif run.status == "unavailable":
-            row.append("n/a")
         else:
             row.append(str(run.iterations) if run.ok else f"✗ {run.iterations}")
     return row
@@ -612,7 +605,7 @@ def _agreement_note(records) -> str:
     for name, record in records.items():
         runs = {run["method"]: run for run in record["runs"]}
         for ours, theirs in pairs:
-            if ours in runs and theirs in runs and runs[ours]["status"] != "unavailable":
+            if ours in runs and theirs in runs:
                 a, b = runs[ours]["iterations"], runs[theirs]["iterations"]
                 if a is not None and b is not None and abs(a - b) <= 1:
                     agree += 1
