@@ -2,12 +2,13 @@
 
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Inexact
+from jaxtyping import ArrayLike, Inexact
 
 from .._core import RESULTS, Solution
-from ._common import dot, finish, init_history, prepare_system
+from ._common import KrylovSystem, dot, finish, init_history, prepare_system, set_entry
 
 # Loop status codes carried through the while loop (a scalar int, cheaper than RESULTS items).
 _RUNNING = 0
@@ -87,6 +88,13 @@ def cg(
         Sparse Linear Systems", 2nd ed., SIAM (2003), Algorithm 9.1 (preconditioned CG).
     """
     system = prepare_system(A, b, x0=x0, M=M, rtol=rtol, atol=atol, max_steps=max_steps)
+    return _solve(system, throw=throw)
+
+
+# Compiled as a whole (also when called eagerly) and cached on the system's structure, so
+# repeated eager solves of same-shaped systems compile once.
+@eqx.filter_jit
+def _solve(system: KrylovSystem, *, throw: bool) -> Solution:
     operator, precond, b = system.operator, system.preconditioner, system.b
     max_steps = system.max_steps
 
@@ -155,7 +163,7 @@ def cg(
             )
         rs = jnp.where(step_ok, rs_new, rs)
         k = k + step_ok.astype(jnp.int32)
-        history = history.at[k].set(jnp.sqrt(rs))
+        history = set_entry(history, k, jnp.sqrt(rs))
         return k, x, r, p, rs, gamma_new, history, new_status.astype(jnp.int32)
 
     k, x, _, _, rs, _, history, status = jax.lax.while_loop(cond_fun, body_fun, carry)

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Inexact, Real
 
-from .._core import RESULTS, Solution, check_tolerances, float_dtype_of
+from .._core import RESULTS, Solution, check_dtype, check_tolerances
 from ..linalg._base import AbstractOperator, as_operator
 
 HIGHEST = jax.lax.Precision.HIGHEST
@@ -66,9 +66,7 @@ def _check_product(op: AbstractOperator, b: Array, *, name: str, what: str) -> N
             f"failed: {err}. Give `{name}` the same dtype as `b` (e.g. `A.astype(b.dtype)`)."
         ) from err
     if not isinstance(out, jax.ShapeDtypeStruct):
-        raise ValueError(
-            f"`{name}` ({what}) must return a single array, got {type(out).__name__}."
-        )
+        raise ValueError(f"`{name}` ({what}) must return a single array, got {type(out).__name__}.")
     if out.shape != b.shape:
         raise ValueError(
             f"`{name}` ({what}) maps a vector of shape {b.shape} to shape {out.shape}; it must "
@@ -132,7 +130,9 @@ def prepare_system(
             f"`b` must be a JAX or NumPy array, got {type(b).__name__}. Wrap it with "
             f"`jnp.asarray(b, dtype=jnp.float32)`."
         )
-    dtype = float_dtype_of(b, name="b")
+    # (`float_dtype_of` would also do, but it evaluates `np.result_type(b)` eagerly, which
+    # JAX deprecates for arrays.)
+    dtype = check_dtype(b.dtype, name="b")
     b = jnp.asarray(b)
     if b.ndim != 1:
         raise ValueError(
@@ -184,6 +184,14 @@ def prepare_system(
     )
 
 
+def set_entry(x: Array, index: Any, value: Any) -> Array:
+    """`x.at[index].set(value)` along axis 0 for an in-range index, as a dynamic-update-slice.
+
+    Cheaper to compile and run inside loops than the scatter that `.at[].set` lowers to.
+    """
+    return jax.lax.dynamic_update_index_in_dim(x, jnp.asarray(value, x.dtype), index, 0)
+
+
 def init_history(max_steps: int, initial: Real[Array, ""]) -> Real[Array, " max_steps+1"]:
     """A NaN-filled residual-history buffer of length `max_steps + 1` with entry 0 set."""
     return jnp.full(max_steps + 1, jnp.nan, dtype=initial.dtype).at[0].set(initial)
@@ -194,7 +202,5 @@ def finish(
 ) -> Solution:
     """Package a solve, raising the result's message at run time if `throw` and unsuccessful."""
     if throw:
-        value, result, stats = result.error_if(
-            (value, result, stats), result != RESULTS.successful
-        )
+        value, result, stats = result.error_if((value, result, stats), result != RESULTS.successful)
     return Solution(value=value, result=result, stats=stats)

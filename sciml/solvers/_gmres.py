@@ -3,13 +3,23 @@
 import operator as _operator
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Inexact
 
 from .._core import RESULTS, Solution
-from ._common import HIGHEST, dot, finish, init_history, norm, prepare_system, real_dtype
+from ._common import (
+    HIGHEST,
+    KrylovSystem,
+    finish,
+    init_history,
+    norm,
+    prepare_system,
+    real_dtype,
+    set_entry,
+)
 
 _RUNNING = 0
 _CONVERGED = 1
@@ -21,22 +31,22 @@ _NONFINITE_INPUT = 6
 
 
 def _givens(f: Array, g: Array) -> tuple[Array, Array, Array]:
-    """A rotation `[[c, s], [-conj(s), c]]` with real `c` that maps `(f, g)` to `(r, 0)`.
+    """A rotation `[[c, s], [-conj(s), c]]` with real `c ≥ 0` that maps `(f, g)` to `(r, 0)`.
 
     The same conventions as LAPACK's `lartg` (which SciPy's GMRES calls), so only the signs
     of the rotated quantities could differ, never their magnitudes.
     """
+    dtype = f.dtype
     abs_f, abs_g = jnp.abs(f), jnp.abs(g)
     d = jnp.sqrt(abs_f * abs_f + abs_g * abs_g)
     f_zero = abs_f == 0
     both_zero = d == 0
-    safe_d = jnp.where(both_zero, 1, d)
-    safe_abs_f = jnp.where(f_zero, 1, abs_f)
-    phase = jnp.where(f_zero, 1, f / safe_abs_f)  # f/|f|, or 1 when f = 0
-    c = jnp.where(both_zero, 1, abs_f / safe_d)
-    s = jnp.where(both_zero, 0, phase * jnp.conj(g) / safe_d)
-    r = jnp.where(both_zero, 0, phase * d)
-    return c.astype(abs_f.dtype), s.astype(f.dtype), r.astype(f.dtype)
+    inv_d = (1 / jnp.where(both_zero, 1, d)).astype(dtype)
+    phase = jnp.where(f_zero, 1, f / jnp.where(f_zero, 1, abs_f).astype(dtype))  # f/|f|
+    c = jnp.where(both_zero, 1, abs_f.astype(dtype) * inv_d)
+    s = jnp.where(both_zero, 0, phase * jnp.conj(g) * inv_d)
+    r = jnp.where(both_zero, 0, phase * d.astype(dtype))
+    return c.astype(f.dtype), s.astype(f.dtype), r.astype(f.dtype)
 
 
 def gmres(
@@ -99,9 +109,10 @@ def gmres(
         singular operator with `b` outside its range, or a singular preconditioner),
         `stagnation` (a whole cycle did not reduce the (preconditioned) residual: restarted
         GMRES stalls on this problem, or the tolerance is below what the dtype can reach;
-        increase `restart`, precondition or loosen `rtol`), `nonfinite` or `nonfinite_input`. `stats` holds `num_steps` (Arnoldi
-        iterations), `max_steps`, `num_restarts` (cycles started), `residual_norm` (the true
-        residual norm $\|b - A x\|$ at the end) and `residual_history` of length
+        increase `restart`, precondition or loosen `rtol`), `nonfinite` or `nonfinite_input`
+        (as for `cg`). `stats` holds `num_steps` (Arnoldi iterations), `max_steps`,
+        `num_restarts` (cycles started), `residual_norm` (the true residual norm
+        $\|b - A x\|$ at the end) and `residual_history` of length
         `max_steps + 1`: entry 0 is the initial residual norm, entry k the Givens estimate
         after k Arnoldi iterations, NaN after the last. With a preconditioner, every entry is
         the norm of the *preconditioned* residual $M^{-1}(b - A x_k)$, the quantity
@@ -129,12 +140,18 @@ def gmres(
         raise ValueError(f"`restart` must be >= 1, got {restart}. SciPy's default is 20.")
 
     system = prepare_system(A, b, x0=x0, M=M, rtol=rtol, atol=atol, max_steps=max_steps)
+    return _solve(system, restart=min(restart, system.b.shape[0]), throw=throw)
+
+
+# Compiled as a whole (also when called eagerly) and cached on the system's structure.
+@eqx.filter_jit
+def _solve(system: KrylovSystem, *, restart: int, throw: bool) -> Solution:
     operator, precond, b = system.operator, system.preconditioner, system.b
     max_steps = system.max_steps
     dtype = b.dtype
     rdtype = real_dtype(dtype)
     n = b.shape[0]
-    m = min(restart, n)
+    m = restart
     eps = np.asarray(np.finfo(rdtype).eps, rdtype)
 
     def apply_precond(v):
@@ -169,16 +186,16 @@ def gmres(
     k_total = jnp.asarray(0, jnp.int32)
     n_cycles = jnp.asarray(0, jnp.int32)
     basis = jnp.zeros((m + 1, n), dtype)
-    rows = jnp.arange(m + 1)
+    rows = jnp.arange(m + 1, dtype=jnp.int32)
 
     def arnoldi_cycle(x, z, beta, ptol, k_total, history, basis):
         # beta = 0 with r ≠ 0: the preconditioner annihilates the residual (singular M).
         beta_ok = beta > 0
-        basis = basis.at[0].set(z / jnp.where(beta_ok, beta, 1).astype(dtype))
+        basis = set_entry(basis, 0, z / jnp.where(beta_ok, beta, 1).astype(dtype))
         hess = jnp.zeros((m, m + 1), dtype)  # row j holds column j of the Hessenberg matrix
-        cs = jnp.zeros(m, rdtype)
+        cs = jnp.ones(m, dtype)  # identity rotations until set
         sn = jnp.zeros(m, dtype)
-        g = jnp.zeros(m + 1, dtype).at[0].set(beta.astype(dtype))
+        g = set_entry(jnp.zeros(m + 1, dtype), 0, beta)
         inner = (
             jnp.asarray(0, jnp.int32),  # j: columns done in this cycle
             k_total,
@@ -215,45 +232,45 @@ def gmres(
             h = h + h2
             h1 = norm(w)
             breakdown = h1 <= eps * h0
-            basis = basis.at[j + 1].set(w / jnp.where(breakdown, 1, h1).astype(dtype))
-            h = h.at[j + 1].set(jnp.where(breakdown, 0, h1).astype(dtype))
+            basis = set_entry(basis, j + 1, w / jnp.where(breakdown, 1, h1).astype(dtype))
+            h = set_entry(h, j + 1, jnp.where(breakdown, 0, h1))
 
-            def rotate(i, h):
-                hi, hi1 = h[i], h[i + 1]
-                new_hi = cs[i] * hi + sn[i] * hi1
-                new_hi1 = -jnp.conj(sn[i]) * hi + cs[i] * hi1
-                apply = i < j
-                return h.at[i].set(jnp.where(apply, new_hi, hi)).at[i + 1].set(
-                    jnp.where(apply, new_hi1, hi1)
-                )
+            # Apply the cycle's previous rotations in order. Rotations j, j+1, ... are still
+            # the identity (cs = 1, sn = 0), so a fixed-length scan needs no masking.
+            def rotate(t, rotation):
+                c, s, h_next = rotation
+                return -jnp.conj(s) * t + c * h_next, c * t + s * h_next
 
-            h = jax.lax.fori_loop(0, m, rotate, h)
+            last, rotated = jax.lax.scan(rotate, h[0], (cs, sn, h[1:]))
+            h = jnp.concatenate([rotated, last[None]])
             c, s, mag = _givens(h[j], h[j + 1])
-            h = h.at[j].set(mag).at[j + 1].set(0)
-            cs = cs.at[j].set(c)
-            sn = sn.at[j].set(s)
+            h = jax.lax.dynamic_update_slice(h, jnp.stack([mag, jnp.zeros_like(mag)]), (j,))
+            cs = set_entry(cs, j, c)
+            sn = set_entry(sn, j, s)
             g_next = -jnp.conj(s) * g[j]
-            g = g.at[j].set(c * g[j]).at[j + 1].set(g_next)
-            presid = jnp.abs(g_next)
-            hess = hess.at[j].set(h)
+            g = jax.lax.dynamic_update_slice(g, jnp.stack([c * g[j], g_next]), (j,))
+            # An overflowing product (non-finite h0/h1) must not pass for a lucky breakdown.
+            finite = jnp.isfinite(h0) & jnp.isfinite(h1)
+            presid = jnp.where(finite, jnp.abs(g_next), jnp.nan)
+            hess = set_entry(hess, j, h)
             k_total = k_total + 1
-            history = history.at[k_total].set(presid)
+            history = set_entry(history, k_total, presid)
             return j + 1, k_total, basis, hess, cs, sn, g, presid, breakdown, history
 
         j, k_total, basis, hess, _, _, g, presid, breakdown, history = jax.lax.while_loop(
             inner_cond, inner_body, inner
         )
-        # Solve the j×j upper-triangular least-squares system; unused columns become the
-        # identity with a zero right-hand side. As in SciPy, a zero last diagonal entry
-        # (an exactly singular Hessenberg matrix) is pseudo-solved by dropping that component.
-        cols = jnp.arange(m)
-        used = cols < j
-        tri = jnp.where(used[:, None] & used[None, :], hess[:, :m], 0).T
-        diag = jnp.diagonal(tri)
-        diag_zero = diag == 0
-        tri = tri + jnp.diag(jnp.where(diag_zero, 1, 0).astype(dtype))
-        rhs = jnp.where(used & ~diag_zero, g[:m], 0)
+        # Solve the j×j upper-triangular least-squares system. The columns ≥ j of `hess` are
+        # still zero, so their diagonal becomes 1 with a zero right-hand side (y = 0 there).
+        # As in SciPy, an exactly zero diagonal entry of a used column (a singular Hessenberg
+        # matrix) is pseudo-solved by dropping that component.
+        tri = hess[:, :m].T
+        diag_zero = jnp.diagonal(tri) == 0
+        tri = tri + jnp.diag(diag_zero.astype(dtype))
+        rhs = jnp.where(diag_zero, 0, g[:m])
         y = jax.scipy.linalg.solve_triangular(tri, rhs, lower=False)
+        # If the cycle produced NaN/inf, keep the last good iterate (the status reports it).
+        y = jnp.where(jnp.all(jnp.isfinite(y)), y, 0)
         x = x + jnp.matmul(y, basis[:m], precision=HIGHEST)
         return x, k_total, history, basis, presid, breakdown
 
@@ -278,16 +295,22 @@ def gmres(
             jnp.minimum(1, 1.5 * ptol_max_factor),
         )
         ptol = presid * jnp.minimum(ptol_max_factor, tol / jnp.where(new_norm > 0, new_norm, 1))
-        status = jnp.select(
-            [
-                ~jnp.isfinite(new_norm) | ~jnp.isfinite(new_z_norm),
+        status = jnp.where(
+            ~jnp.isfinite(new_norm) | ~jnp.isfinite(new_z_norm) | ~jnp.isfinite(presid),
+            _NONFINITE,
+            jnp.where(
                 new_norm <= tol,
-                breakdown,
-                k_total >= max_steps,
-                new_z_norm >= z_norm,
-            ],
-            [_NONFINITE, _CONVERGED, _BREAKDOWN, _MAX_STEPS, _STAGNATION],
-            _RUNNING,
+                _CONVERGED,
+                jnp.where(
+                    breakdown,
+                    _BREAKDOWN,
+                    jnp.where(
+                        k_total >= max_steps,
+                        _MAX_STEPS,
+                        jnp.where(new_z_norm >= z_norm, _STAGNATION, _RUNNING),
+                    ),
+                ),
+            ),
         ).astype(jnp.int32)
         return (
             x,
@@ -318,9 +341,7 @@ def gmres(
                 RESULTS.where(
                     status == _STAGNATION,
                     RESULTS.stagnation,
-                    RESULTS.where(
-                        status == _NONFINITE, RESULTS.nonfinite, RESULTS.nonfinite_input
-                    ),
+                    RESULTS.where(status == _NONFINITE, RESULTS.nonfinite, RESULTS.nonfinite_input),
                 ),
             ),
         ),

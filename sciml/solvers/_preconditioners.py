@@ -97,9 +97,7 @@ class DenseSSORPreconditioner(AbstractOperator):
 
     def mv(self, x):
         decoupled = self.diag == 0
-        y = jax.scipy.linalg.solve_triangular(
-            self.lower, jnp.where(decoupled, 0, x), lower=True
-        )
+        y = jax.scipy.linalg.solve_triangular(self.lower, jnp.where(decoupled, 0, x), lower=True)
         w = jax.scipy.linalg.solve_triangular(self.upper, self.diag * y, lower=False)
         return self.scale.astype(w.dtype) * w
 
