@@ -1,0 +1,580 @@
+"""log I_v(x), log K_v(x), their exponentially scaled forms and the ratio I_{v+1}/I_v.
+
+Every value is computed on the log scale, so nothing overflows or underflows at any order or
+argument; the region of each element is chosen with `jnp.where` (never a Python branch on a
+traced value), and each branch receives harmless inputs where it is not selected, so gradients
+never pick up NaN from a branch that is not taken.
+
+Regions (s = √(v² + x²), S0 = 20):
+
+- s ≥ S0, both functions: Olver's uniform (Debye) expansion DLMF 10.41.3–4, written in powers
+  of 1/s. With p = v/s and q = p², U_k(p)/v^k = P_k(q)/s^k, so the same formula covers large
+  orders (p → 1), large arguments (p → 0, where it reduces to the Hankel expansion 10.40) and
+  everything between, including v = 0. The leading factor uses
+  vη = s − v·asinh(v/x), and e.g. log I_v(x) − x = v²/(s + x) − v·asinh(v/x) − ½log(2πs)
+  + log Σ P_k(q)/s^k, which has no cancellation. 18 terms in float64 (7 in float32) leave a
+  truncation below 1e-16 (1e-10) of max(1, |log f|) on the whole boundary s = S0 (measured on
+  the exact polynomials; see `_tables.py`).
+- s < S0, log I: the power series 10.25.2 with terms built by their ratio
+  t_k/t_{k−1} = (x²/4)/(k(k + v)) (36 terms in float64, 28 in float32), summed as
+  log1p(Σ_{k≥1} t_k) so that log I_0(x) ≈ x²/4 keeps full relative accuracy as x → 0. log Γ(v+1)
+  is formed as Γ(1 + μ)·Π(μ + j) with μ = v − round(v) and the Taylor series of 1/Γ(1 + μ),
+  which is more accurate than XLA's lgamma (2e-14 absolute on this range).
+- s < S0, log K: Temme's method (Temme 1975) for K_μ and K_{μ+1} with |μ| ≤ ½ — the series in
+  x for x ≤ 2 and the continued fraction CF2 evaluated by Steed's algorithm with its
+  normalising sum for x > 2 — then forward recurrence in the order up to v (stable for K), carried
+  as ρ_j = x·K_{μ+j+1}/K_{μ+j}, which stays between x and 2s, so the logs never overflow even in
+  float32. This replaces the integral representation of the paper, which needs ~64 quadrature
+  nodes with three transcendental functions each.
+
+Derivatives (custom JVP):
+
+- d/dx: d/dx log I_v = v/x + I_{v+1}/I_v and d/dx log K_v = v/x − K_{v+1}/K_v, with the ratios
+  computed directly — from the two series sums (I), from the recurrence (K), and in the Debye
+  region from the derivative expansion V_k (DLMF 10.41.5) written as
+  I_{v+1}/I_v = x/(s + v) − (x/s)·ΣQ_k/s^k / ΣP_k/s^k (and the like for K), which has no
+  cancellation (subtracting two log-Bessel values loses up to 1e-8).
+- d/dv: there is no closed form; the v-tangent is forward-mode autodiff through the selected
+  branch (series, Temme + recurrence, or the Debye expansion, all smooth in v). Measured
+  against 50-digit quadrature references, see `tests/special/`.
+"""
+
+import functools
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.custom_derivatives import SymbolicZero
+from jaxtyping import Array, ArrayLike, Float
+
+from ._tables import debye_tables, rgamma_taylor
+
+__all__ = ["iv_ratio", "kv_ratio", "log_iv", "log_ive", "log_kv", "log_kve"]
+
+# Debye region: s = √(v² + x²) ≥ DEBYE_THRESHOLD.
+DEBYE_THRESHOLD = 20.0
+# Temme's series below this argument, the continued fraction above.
+TEMME_SERIES_MAX_X = 2.0
+# The largest integer part of v that the K recurrence must walk (v < DEBYE_THRESHOLD there).
+_RECURRENCE_STEPS = int(DEBYE_THRESHOLD)
+
+
+class _Terms(NamedTuple):
+    series: int  # terms of the I power series after the first
+    debye: int  # Debye terms, k = 0 … debye − 1
+    temme_series: int  # Temme series terms after the first
+    temme_cf: int  # Steed iterations of CF2
+    rgamma: int  # Taylor terms of 1/Γ(1 + μ)
+
+
+# Term counts per dtype: each one is the smallest that keeps its truncation well below the
+# dtype's resolution over the region where it is used (checked against the references).
+_TERMS = {
+    np.dtype(np.float64): _Terms(series=36, debye=18, temme_series=16, temme_cf=80, rgamma=20),
+    np.dtype(np.float32): _Terms(series=27, debye=7, temme_series=9, temme_cf=22, rgamma=12),
+}
+
+
+def _terms(dtype) -> _Terms:
+    try:
+        return _TERMS[np.dtype(dtype)]
+    except KeyError:
+        raise ValueError(
+            f"log-Bessel functions are implemented for float32 and float64, got {dtype}; cast "
+            f"the inputs, e.g. `x.astype(jnp.float32)`."
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Input handling
+
+
+def _float_dtype(v: Array, x: Array) -> np.dtype:
+    strong, weak = [], []
+    for a, name in ((v, "v"), (x, "x")):
+        if jnp.issubdtype(a.dtype, jnp.complexfloating):
+            raise ValueError(
+                f"`{name}` is complex ({a.dtype}); the log-Bessel functions take real orders "
+                f"and arguments. Pass the real part, e.g. `{name}.real`."
+            )
+        if jnp.issubdtype(a.dtype, jnp.floating):
+            (weak if getattr(a, "weak_type", False) else strong).append(np.dtype(a.dtype))
+        elif not (jnp.issubdtype(a.dtype, jnp.integer) or a.dtype == jnp.bool_):
+            raise ValueError(f"`{name}` must be a real number array, got dtype {a.dtype}.")
+    if strong:
+        dtype = functools.reduce(jnp.promote_types, strong)
+    else:
+        # Integers and Python floats compute in JAX's default float (float64 only with x64).
+        dtype = jnp.asarray(0.0).dtype
+    return np.dtype(dtype)
+
+
+def _prepare(v: ArrayLike, x: ArrayLike) -> tuple[Array, Array]:
+    v, x = jnp.asarray(v), jnp.asarray(x)
+    dtype = _float_dtype(v, x)
+    _terms(dtype)
+    v, x = jnp.broadcast_arrays(v.astype(dtype), x.astype(dtype))
+    return v, x
+
+
+# --------------------------------------------------------------------------------------------
+# Small numerical helpers
+
+
+def _horner(coefs, z):
+    """Σ coefs[i] z^i for Python-float coefficients (lowest power first)."""
+    acc = jnp.full_like(z, coefs[-1])
+    for c in coefs[-2::-1]:
+        acc = acc * z + c
+    return acc
+
+
+def _hypot(a, b):
+    big, small = jnp.maximum(a, b), jnp.minimum(a, b)
+    ratio = small / jnp.where(big > 0, big, 1)
+    return big * jnp.sqrt(1 + ratio * ratio)
+
+
+def _rgamma_parts(mu, n_terms):
+    """Γ1(μ), Γ2(μ) of Temme's method: 1/Γ(1 ± μ) = Γ2(μ) ∓ μΓ1(μ), |μ| ≤ ½."""
+    coefs = rgamma_taylor(n_terms)
+    mu2 = mu * mu
+    gamma2 = _horner(coefs[0::2], mu2)
+    gamma1 = -_horner(coefs[1::2], mu2)
+    return gamma1, gamma2
+
+
+def _log_gamma1p(v, n_terms):
+    """log Γ(1 + v) for 0 ≤ v ≤ DEBYE_THRESHOLD (the series region)."""
+    n = jnp.round(v)
+    mu = v - n
+    gamma1, gamma2 = _rgamma_parts(mu, n_terms)
+    product = jnp.ones_like(v)
+    for j in range(1, _RECURRENCE_STEPS + 1):
+        product = product * jnp.where(j <= n, mu + j, 1)
+    return jnp.log(product / (gamma2 - mu * gamma1))
+
+
+def _sinhc(z):
+    """sinh(z)/z, accurate (and smoothly differentiable) at z = 0."""
+    small = jnp.abs(z) < 0.1
+    zs = jnp.where(small, 1.0, z)
+    z2 = z * z
+    series = 1 + z2 / 6 * (1 + z2 / 20 * (1 + z2 / 42 * (1 + z2 / 72)))
+    return jnp.where(small, series, jnp.sinh(zs) / zs)
+
+
+def _x_over_sin(z):
+    """z/sin(z) for |z| ≤ π/2, accurate at z = 0."""
+    small = jnp.abs(z) < 0.01
+    zs = jnp.where(small, 1.0, z)
+    z2 = z * z
+    series = 1 + z2 * (1 / 6 + z2 * (7 / 360 + z2 * (31 / 15120)))
+    return jnp.where(small, series, zs / jnp.sin(zs))
+
+
+# --------------------------------------------------------------------------------------------
+# The branches. Each takes v ≥ 0 and x > 0 inside its own region and returns
+# (log of the exponentially scaled function, ratio or None).
+
+
+def _series_i(v, x, terms: _Terms, need_ratio: bool):
+    y = x * x / 4
+    term = jnp.ones_like(x)
+    total = jnp.zeros_like(x)
+    total_shifted = 1 / (v + 1)
+    for k in range(1, terms.series + 1):
+        term = term * y / (k * (k + v))
+        total = total + term
+        if need_ratio:
+            total_shifted = total_shifted + term / (k + v + 1)
+    log_ive = v * jnp.log(x / 2) - _log_gamma1p(v, terms.rgamma) + jnp.log1p(total) - x
+    ratio = x / 2 * total_shifted / (1 + total) if need_ratio else None
+    return log_ive, ratio
+
+
+def _debye_sums(q, t, coef_table, n_terms):
+    """Σ_{k=1}^{n−1} C_k(q) t^k by nested Horner in t."""
+    acc = jnp.zeros_like(q)
+    for k in range(n_terms - 1, 0, -1):
+        acc = (acc + _horner(coef_table[k], q)) * t
+    return acc
+
+
+def _debye(v, x, kind: str, terms: _Terms, need_ratio: bool):
+    s = _hypot(v, x)
+    p = v / s
+    q = p * p
+    t = 1 / s if kind == "i" else -1 / s
+    p_table, q_table = debye_tables(terms.debye)
+    correction = _debye_sums(q, t, p_table, terms.debye)
+    # v·asinh(v/x) = v·log((v + s)/x); the two forms are accurate for v ≤ x and v > x.
+    below = v <= x
+    asinh_small = jnp.arcsinh(jnp.where(below, v / x, 1.0))
+    asinh_large = jnp.log(jnp.where(below, 2.0, v + s)) - jnp.log(jnp.where(below, 1.0, x))
+    v_asinh = v * jnp.where(below, asinh_small, asinh_large)
+    excess = v * v / (s + x)  # s − x, without cancellation
+    if kind == "i":
+        log_scaled = excess - v_asinh - 0.5 * jnp.log(2 * math.pi * s) + jnp.log1p(correction)
+    else:
+        log_scaled = -excess + v_asinh + 0.5 * jnp.log(math.pi / (2 * s)) + jnp.log1p(correction)
+    ratio = None
+    if need_ratio:
+        derivative_sum = _debye_sums(q, t, q_table, terms.debye)
+        tail = x / s * derivative_sum / (1 + correction)
+        ratio = x / (s + v) - tail if kind == "i" else (v + s) / x - tail
+    return log_scaled, ratio
+
+
+def _temme_k(v, x, terms: _Terms, need_ratio: bool):
+    """log(K_v(x)e^x) and K_{v+1}/K_v for 0 ≤ v < DEBYE_THRESHOLD by Temme's method."""
+    n = jnp.round(v)
+    mu = v - n
+    mu2 = mu * mu
+    gamma1, gamma2 = _rgamma_parts(mu, terms.rgamma)
+    use_series = x <= TEMME_SERIES_MAX_X
+
+    # Series (x ≤ 2): K_μ = Σ c_k f_k, x·K_{μ+1}/K_μ = 2 Σ c_k (p_k − k f_k) / Σ c_k f_k.
+    xs = jnp.where(use_series, x, 1.0)
+    log_2_over_x = jnp.log(2 / xs)
+    sigma = mu * log_2_over_x
+    f = _x_over_sin(math.pi * mu) * (
+        jnp.cosh(sigma) * gamma1 + _sinhc(sigma) * log_2_over_x * gamma2
+    )
+    p = 0.5 * jnp.exp(sigma) / (gamma2 - mu * gamma1)
+    q = 0.5 * jnp.exp(-sigma) / (gamma2 + mu * gamma1)
+    c = jnp.ones_like(x)
+    y = xs * xs / 4
+    sum_k = f
+    sum_k1 = p
+    for k in range(1, terms.temme_series + 1):
+        f = (k * f + p + q) / (k * k - mu2)
+        p = p / (k - mu)
+        q = q / (k + mu)
+        c = c * y / k
+        sum_k = sum_k + c * f
+        sum_k1 = sum_k1 + c * (p - k * f)
+    log_kve_series = jnp.log(sum_k) + xs
+    rho_series = 2 * sum_k1 / sum_k
+
+    # Continued fraction (x > 2): Steed's algorithm for CF2 with the normalising sum S, where
+    # K_μ = √(π/(2x)) e^{−x}/S. The sum's terms w_i = c_i q_i are propagated directly by their
+    # three-term recurrence, since c_i alone grows like i! and overflows float32.
+    xc = jnp.where(use_series, 3.0, x)
+    a1 = 0.25 - mu2
+    b = 2 * (1 + xc)
+    d = 1 / b
+    delta_h = d
+    h = d
+    w_prev, w = jnp.zeros_like(x), a1
+    partial = a1
+    total = 1 + partial * delta_h
+    for i in range(1, terms.temme_cf + 1):
+        a_prev = mu2 - (i - 0.5) ** 2
+        a_i = mu2 - (i + 0.5) ** 2
+        w_prev, w = w, ((b * w) + (a_prev / i) * w_prev) / (i + 1)
+        partial = partial + w
+        b = b + 2
+        d = 1 / (b + a_i * d)
+        delta_h = (b * d - 1) * delta_h
+        h = h + delta_h
+        total = total + partial * delta_h
+    log_kve_cf = 0.5 * jnp.log(math.pi / (2 * xc)) - jnp.log(total)
+    rho_cf = mu + xc + 0.5 - a1 * h
+
+    log_kve = jnp.where(use_series, log_kve_series, log_kve_cf)
+    rho0 = jnp.where(use_series, rho_series, rho_cf)
+
+    # Forward recurrence ρ_j = x²/ρ_{j−1} + 2(μ + j); log K_v = log K_μ + Σ_{j<n} log(ρ_j/x).
+    tiny = jnp.finfo(x.dtype).tiny
+    rho = rho0
+    product = jnp.ones_like(x)
+    rho_n = rho0
+    for j in range(1, _RECURRENCE_STEPS + 1):
+        rho = x * x / jnp.maximum(rho, tiny) + 2 * (mu + j)
+        if j < _RECURRENCE_STEPS:
+            product = product * jnp.where(j < n, rho, 1)
+        if need_ratio:
+            rho_n = jnp.where(j == n, rho, rho_n)
+    log_kve = (
+        log_kve
+        + jnp.where(n >= 1, jnp.log(jnp.maximum(rho0, tiny)), 0)
+        + jnp.log(product)
+        - n * jnp.log(x)
+    )
+    ratio = rho_n / x if need_ratio else None
+    return log_kve, ratio
+
+
+def _scaled_parts(kind: str, v, x, need_ratio: bool):
+    """(log of I_v(x)e^{−x} or K_v(x)e^{x}, I_{v+1}/I_v or K_{v+1}/K_v) for v ≥ 0, x > 0."""
+    terms = _terms(x.dtype)
+    use_debye = _hypot(v, x) >= DEBYE_THRESHOLD
+    # Each branch gets inputs inside its own region where it is not selected.
+    safe = 0.5 * DEBYE_THRESHOLD
+    v_near, x_near = jnp.where(use_debye, safe, v), jnp.where(use_debye, safe, x)
+    v_far = jnp.where(use_debye, v, DEBYE_THRESHOLD)
+    x_far = jnp.where(use_debye, x, DEBYE_THRESHOLD)
+    near = _series_i if kind == "i" else _temme_k
+    value_near, ratio_near = near(v_near, x_near, terms, need_ratio)
+    value_far, ratio_far = _debye(v_far, x_far, kind, terms, need_ratio)
+    value = jnp.where(use_debye, value_far, value_near)
+    ratio = jnp.where(use_debye, ratio_far, ratio_near) if need_ratio else None
+    return value, ratio
+
+
+def _evaluate(kind: str, scaled: bool, v, x, need_ratio: bool):
+    """Value and ratio for v ≥ 0 and any x, with the documented special values."""
+    valid = (x > 0) & jnp.isfinite(x) & jnp.isfinite(v)
+    v_safe, x_safe = jnp.where(valid, v, 1.0), jnp.where(valid, x, 1.0)
+    value, ratio = _scaled_parts(kind, v_safe, x_safe, need_ratio)
+    inf = jnp.asarray(jnp.inf, x.dtype)
+    nan = jnp.asarray(jnp.nan, x.dtype)
+    if not scaled:
+        value = value + x_safe if kind == "i" else value - x_safe
+    if kind == "i":
+        at_zero = jnp.where(v == 0, 0.0, -inf)
+        at_inf_x = -inf if scaled else inf
+        at_inf_v = -inf
+    else:
+        at_zero = inf
+        at_inf_x = -inf
+        at_inf_v = inf
+    bad = jnp.isnan(v) | jnp.isnan(x) | (x < 0) | (jnp.isinf(v) & jnp.isinf(x))
+    value = jnp.where(x == 0, at_zero, value)
+    value = jnp.where(jnp.isinf(x), at_inf_x, value)
+    value = jnp.where(jnp.isinf(v) & jnp.isfinite(x) & (x > 0), at_inf_v, value)
+    value = jnp.where(bad, nan, value)
+    if need_ratio:
+        if kind == "i":
+            ratio = jnp.where(x == 0, 0.0, ratio)
+            ratio = jnp.where(jnp.isinf(x), 1.0, ratio)
+            ratio = jnp.where(jnp.isinf(v) & (x > 0), 0.0, ratio)
+        else:
+            ratio = jnp.where(x == 0, inf, ratio)
+            ratio = jnp.where(jnp.isinf(x), 1.0, ratio)
+            ratio = jnp.where(jnp.isinf(v), inf, ratio)
+        ratio = jnp.where(bad, nan, ratio)
+    return value, ratio
+
+
+# --------------------------------------------------------------------------------------------
+# Differentiable cores (v ≥ 0)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _core(kind: str, scaled: bool, v, x):
+    return _evaluate(kind, scaled, v, x, need_ratio=False)[0]
+
+
+def _core_jvp(kind, scaled, primals, tangents):
+    v, x = primals
+    v_dot, x_dot = tangents
+    value, ratio = _evaluate(kind, scaled, v, x, need_ratio=True)
+    tangent = jnp.zeros_like(value)
+    if not isinstance(x_dot, SymbolicZero):
+        d_dx = v / x + ratio if kind == "i" else v / x - ratio
+        if scaled:
+            d_dx = d_dx - 1 if kind == "i" else d_dx + 1
+        tangent = tangent + d_dx * x_dot
+    if not isinstance(v_dot, SymbolicZero):
+        _, d_dv = jax.jvp(
+            lambda order: _evaluate(kind, scaled, order, x, need_ratio=False)[0],
+            (v,),
+            (v_dot,),
+        )
+        tangent = tangent + d_dv
+    return value, tangent
+
+
+_core.defjvp(_core_jvp, symbolic_zeros=True)
+
+
+_ratio_core = jax.custom_jvp(
+    lambda kind, v, x: _evaluate(kind, True, v, x, need_ratio=True)[1], nondiff_argnums=(0,)
+)
+
+
+def _ratio_jvp(kind, primals, tangents):
+    v, x = primals
+    v_dot, x_dot = tangents
+    ratio = _ratio_core(kind, v, x)
+    tangent = jnp.zeros_like(ratio)
+    if not isinstance(x_dot, SymbolicZero):
+        # d/dx (I_{v+1}/I_v) = 1 − A² − (2v + 1)A/x; d/dx (K_{v+1}/K_v) = R² − 1 − (2v + 1)R/x.
+        if kind == "i":
+            d_dx = 1 - ratio * ratio - (2 * v + 1) * ratio / x
+        else:
+            d_dx = ratio * ratio - 1 - (2 * v + 1) * ratio / x
+        tangent = tangent + d_dx * x_dot
+    if not isinstance(v_dot, SymbolicZero):
+        _, d_dv = jax.jvp(
+            lambda order: _evaluate(kind, True, order, x, need_ratio=True)[1], (v,), (v_dot,)
+        )
+        tangent = tangent + d_dv
+    return ratio, tangent
+
+
+_ratio_core.defjvp(_ratio_jvp, symbolic_zeros=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Negative orders
+
+
+def _reflect_i(scaled: bool, nu, x):
+    """log I_{−ν}(x) (or its scaled form) from I_{−ν} = I_ν + (2/π) sin(νπ) K_ν, ν ≥ 0.
+
+    NaN where I_{−ν}(x) < 0 (its logarithm is not real).
+    """
+    log_i = _core("i", scaled, nu, x)
+    log_k = _core("k", True, nu, x) - (2 * x if scaled else x)
+    n = jnp.round(nu)
+    parity = 1 - 2 * jnp.mod(n, 2)
+    coef = (2 / math.pi) * parity * jnp.sin(math.pi * (nu - n))
+    d = log_k - log_i
+    limit = 0.5 * np.log(jnp.finfo(x.dtype).max)
+    small_d = d < limit
+    d_small = jnp.where(small_d, d, 0.0)
+    d_large = jnp.where(small_d, limit, d)
+    via_i = log_i + jnp.log1p(coef * jnp.exp(d_small))
+    via_k = log_k + jnp.log(coef + jnp.exp(-d_large))
+    return jnp.where(small_d, via_i, via_k)
+
+
+def _log_i_any_order(scaled: bool, v, x):
+    def nonnegative(v, x):
+        return _core("i", scaled, jnp.maximum(v, 0), x)
+
+    def with_reflection(v, x):
+        positive = _core("i", scaled, jnp.maximum(v, 0), x)
+        reflected = _reflect_i(scaled, jnp.maximum(-v, 0), x)
+        return jnp.where(v < 0, reflected, positive)
+
+    # The reflection costs an extra K evaluation, so it runs only when some order is negative.
+    return jax.lax.cond(jnp.any(v < 0), with_reflection, nonnegative, v, x)
+
+
+# --------------------------------------------------------------------------------------------
+# Public functions
+
+
+def log_iv(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
+    """log I_v(x), the logarithm of the modified Bessel function of the first kind.
+
+    Accurate to a few units of the dtype's resolution in the mixed error
+    |Δ log I| / max(1, |log I|) for every order and argument (no overflow or underflow: e.g.
+    log I_{1e4}(1e-6) = −227195.5…), differentiable in both `v` and `x`.
+
+    Args:
+        v: the order; any real. Negative orders use I_{−ν} = I_ν + (2/π) sin(νπ) K_ν, which is
+            NaN where I_{−ν}(x) < 0 (non-integer ν, small x).
+        x: the argument, x ≥ 0. log I_v(0) is 0 for v = 0 and −inf for v > 0; x < 0 gives NaN
+            (the logarithm is not real for odd orders).
+
+    Returns:
+        log I_v(x) with `v` and `x` broadcast, in their float dtype (integers compute in JAX's
+        default float).
+
+    Raises:
+        ValueError: for complex or non-numeric input, or a dtype other than float32/float64.
+
+    References:
+        A. Plesner, H. H. B. Sørensen, S. Hauberg, "Accurate computation of the logarithm of
+        modified Bessel functions on GPUs", ICS '24 (arXiv:2409.08729); DLMF §10.25, §10.41;
+        N. M. Temme, J. Comput. Phys. 19 (1975) 324–337.
+    """
+    v, x = _prepare(v, x)
+    return _log_i_any_order(False, v, x)
+
+
+def log_ive(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
+    """log(I_v(x)·e^{−x}), computed directly (no cancellation against x for large x).
+
+    Args:
+        v: the order (as in `log_iv`).
+        x: the argument, x ≥ 0.
+
+    Returns:
+        log I_v(x) − x, with `v` and `x` broadcast.
+
+    Raises:
+        ValueError: as `log_iv`.
+    """
+    v, x = _prepare(v, x)
+    return _log_i_any_order(True, v, x)
+
+
+def log_kv(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
+    """log K_v(x), the logarithm of the modified Bessel function of the second kind.
+
+    Args:
+        v: the order; any real (K_{−v} = K_v).
+        x: the argument, x ≥ 0. log K_v(0) = +inf; x < 0 gives NaN.
+
+    Returns:
+        log K_v(x), with `v` and `x` broadcast, in their float dtype.
+
+    Raises:
+        ValueError: as `log_iv`.
+    """
+    v, x = _prepare(v, x)
+    return _core("k", False, jnp.abs(v), x)
+
+
+def log_kve(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
+    """log(K_v(x)·e^{x}), computed directly.
+
+    Args:
+        v: the order; any real.
+        x: the argument, x ≥ 0.
+
+    Returns:
+        log K_v(x) + x, with `v` and `x` broadcast.
+
+    Raises:
+        ValueError: as `log_iv`.
+    """
+    v, x = _prepare(v, x)
+    return _core("k", True, jnp.abs(v), x)
+
+
+def iv_ratio(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
+    """I_{v+1}(x)/I_v(x), computed directly (not as a difference of logarithms).
+
+    This is the mean resultant length A_d(κ) = I_{d/2}(κ)/I_{d/2−1}(κ) of the von Mises–Fisher
+    distribution. Relative accuracy is a few units of the dtype's resolution.
+
+    Args:
+        v: the order, v ≥ 0 (NaN for v < 0).
+        x: the argument, x ≥ 0 (0 at x = 0, NaN for x < 0).
+
+    Returns:
+        The ratio, in (0, 1) for x > 0.
+
+    Raises:
+        ValueError: as `log_iv`.
+    """
+    v, x = _prepare(v, x)
+    ratio = _ratio_core("i", jnp.maximum(v, 0), x)
+    return jnp.where(v < 0, jnp.nan, ratio)
+
+
+def kv_ratio(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
+    """K_{v+1}(x)/K_v(x) for v ≥ 0, computed directly.
+
+    Args:
+        v: the order, v ≥ 0 (NaN for v < 0).
+        x: the argument, x ≥ 0.
+
+    Returns:
+        The ratio (> 1 for x > 0 and v ≥ 0).
+
+    Raises:
+        ValueError: as `log_iv`.
+    """
+    v, x = _prepare(v, x)
+    ratio = _ratio_core("k", jnp.maximum(v, 0), x)
+    return jnp.where(v < 0, jnp.nan, ratio)
