@@ -94,8 +94,9 @@ def csr(builder) -> sp.csr_array:
 
 
 def small_spd(n=30, seed=0, dtype=jnp.float64):
-    q = jax.random.normal(jax.random.key(seed), (n, n), dtype)
-    return q @ q.T / n + jnp.eye(n, dtype=dtype)
+    # Built with NumPy: eager JAX ops would each compile once per shape.
+    q = np.random.default_rng(seed).standard_normal((n, n))
+    return jnp.asarray(q @ q.T / n + np.eye(n), dtype=dtype)
 
 
 SPD_PROBLEMS = {

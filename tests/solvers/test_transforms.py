@@ -77,7 +77,7 @@ def test_dtype_is_preserved(name, dtype):
     else:
         op = linalg.poisson((16, 16), dtype=dtype)
         b = jnp.sin(jnp.arange(op.n)).astype(dtype)
-    sol = jitted(op, b, rtol=1e-5, throw=True)
+    sol = jitted(op, b, rtol=1e-5, throw=False)
     assert sol.result == RESULTS.successful
     assert sol.value.dtype == dtype
     assert sol.stats["residual_history"].dtype == dtype
@@ -88,16 +88,13 @@ def test_dtype_is_preserved(name, dtype):
     assert float(residual) < 2e-5
 
 
-@pytest.mark.parametrize("name", sorted(SOLVERS))
-def test_changing_tolerances_does_not_retrace(name):
-    eager, _ = SOLVERS[name]
+def test_changing_tolerances_does_not_retrace_cg():
     problem = P.poisson2d()
 
     @jax.jit
     @eqx.debug.assert_max_traces(max_traces=1)
     def solve(op, b, rtol, atol):
-        sol = eager(op, b, rtol=rtol, atol=atol, throw=False)
-        return sol.stats["num_steps"]
+        return cg(op, b, rtol=rtol, atol=atol, throw=False).stats["num_steps"]
 
     steps = [
         int(solve(problem.operator, problem.rhs, jnp.asarray(rtol), jnp.asarray(0.0)))
@@ -105,6 +102,20 @@ def test_changing_tolerances_does_not_retrace(name):
     ]
     assert steps[0] < steps[1] < steps[2]
     assert int(solve(problem.operator, problem.rhs, jnp.asarray(1e-12), jnp.asarray(1e3))) == 0
+
+
+def test_changing_tolerances_does_not_recompile_gmres():
+    # A compilation counter on the shared jitted gmres (reusing the compilation of the other
+    # tests on this problem rather than paying for another one).
+    problem = P.poisson2d()
+    steps = [int(P.jit_gmres(problem.operator, problem.rhs, rtol=1e-4).stats["num_steps"])]
+    compiled = P._jit_gmres._cache_size()
+    for rtol in (1e-6, 1e-8):
+        steps.append(int(P.jit_gmres(problem.operator, problem.rhs, rtol=rtol).stats["num_steps"]))
+    big_atol = P.jit_gmres(problem.operator, problem.rhs, rtol=1e-12, atol=1e3)
+    assert P._jit_gmres._cache_size() == compiled
+    assert steps[0] < steps[1] < steps[2]
+    assert int(big_atol.stats["num_steps"]) == 0
 
 
 def test_changing_ssor_omega_does_not_retrace():
