@@ -74,15 +74,15 @@ def jacobi(A: Any) -> JacobiPreconditioner:
 
 
 def _check_omega(omega: Any) -> None:
+    if jnp.ndim(omega) != 0:
+        raise ValueError(f"`omega` must be a scalar, got shape {jnp.shape(omega)}.")
     try:
-        value = float(np.asarray(omega))
+        value = float(omega)
     except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
-        if jnp.ndim(omega) != 0:
-            raise ValueError(f"`omega` must be a scalar, got shape {jnp.shape(omega)}.") from None
-        return
-    if np.ndim(omega) != 0 or not 0 < value < 2:
+        return  # traced: checked by the caller's own logic, if at all
+    if not 0 < value < 2:
         raise ValueError(
-            f"`omega` must be a scalar in (0, 2) for SSOR to be positive definite, got {omega}. "
+            f"`omega` must be in (0, 2) for SSOR to be positive definite, got {value}. "
             f"omega = 1 (symmetric Gauss–Seidel) is a safe default."
         )
 

@@ -128,3 +128,16 @@ def test_changing_ssor_omega_does_not_retrace():
 
     steps = [int(solve(problem.operator, problem.rhs, ssor(matrix, w))) for w in (1.0, 1.5)]
     assert steps[0] != steps[1]
+
+
+@pytest.mark.parametrize("name", sorted(SOLVERS))
+def test_forward_mode_matches_the_inverse_and_reverse_mode_is_refused(name):
+    eager, _ = SOLVERS[name]
+    A = P.small_spd(10)
+    b, db = jnp.arange(10.0), jnp.ones(10)
+    # Differentiating the converged iteration gives A⁻¹ db (to the solve's tolerance).
+    _, dx = jax.jvp(lambda b: eager(A, b, rtol=1e-12).value, (b,), (db,))
+    np.testing.assert_allclose(dx, np.linalg.solve(np.asarray(A), np.asarray(db)), atol=1e-10)
+    # Reverse mode through the while loop is not supported (documented), and says so.
+    with pytest.raises(ValueError, match="Reverse-mode"):
+        jax.grad(lambda b: eager(A, b).value.sum())(b)
