@@ -16,9 +16,9 @@ class Solution(eqx.Module):
         result: a `RESULTS` code; `RESULTS[result]` is its human-readable message.
         stats: a dict of arrays. Iterative solvers always fill `num_steps` (iterations done),
             `max_steps`, `residual_norm` (final ‖b − A x‖, the recursively updated one where the
-            method keeps one) and `residual_history` of length `max_steps` (entry k is the
-            residual norm after k iterations, entry 0 the initial one, NaN-padded), so shapes stay
-            static under `jit`/`vmap` and plots come from one place.
+            method keeps one) and `residual_history` of length `max_steps + 1` (entry 0 is the
+            initial residual norm, entry k the one after k iterations, NaN after the last), so
+            shapes stay static under `jit`/`vmap` and plots come from one place.
     """
 
     value: PyTree[Array]

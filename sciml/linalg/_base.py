@@ -139,6 +139,8 @@ class SparseOperator(AbstractOperator):
 class FunctionOperator(AbstractOperator):
     """A matrix-free operator given by a callable `x -> A x`."""
 
+    # Static, so that the operator passes through plain `jax.jit`; arrays a closure captures
+    # become compile-time constants (pass a sciml operator to keep them as arguments).
     fn: Callable[[Array], Array] = eqx.field(static=True)
     size: int = eqx.field(static=True)
     coefficient_dtype: Any = eqx.field(static=True)
@@ -199,6 +201,10 @@ def as_operator(A: Any, like: Array | None = None) -> AbstractOperator:
         return _LineaxOperator(A)
     if isinstance(A, (jax.Array, np.ndarray)):
         return MatrixOperator(jnp.asarray(A))
+    if isinstance(getattr(A, "__self__", None), AbstractOperator) and (
+        getattr(A, "__name__", None) in ("mv", "__call__")
+    ):
+        return A.__self__  # `op.mv` was passed for `op`
     if callable(A):
         if like is None:
             raise ValueError("a callable operator needs the right-hand side to know its size.")

@@ -10,12 +10,6 @@ from jaxtyping import ArrayLike, Inexact
 from .._core import RESULTS, Solution
 from ._common import KrylovSystem, dot, finish, init_history, prepare_system, set_entry
 
-# Loop status codes carried through the while loop (a scalar int, cheaper than RESULTS items).
-_RUNNING = 0
-_BREAKDOWN = 1
-_NONFINITE = 2
-_NONFINITE_INPUT = 3
-
 
 def cg(
     A: Any,
@@ -117,30 +111,30 @@ def _solve(system: KrylovSystem, *, throw: bool) -> Solution:
         z = precond.mv(r)
         gamma = dot(r, z)
     input_ok = jnp.isfinite(b_norm) & jnp.isfinite(rs)
-    status = jnp.where(input_ok, _RUNNING, _NONFINITE_INPUT).astype(jnp.int32)
-    if precond is not None:
-        # r ≠ 0 with rᵀM⁻¹r ≤ 0 (or NaN) means M is not SPD: stop before the first step.
-        precond_bad = (rs > tol2) & ~(gamma > 0)
-        status = jnp.where(
-            (status == _RUNNING) & precond_bad,
-            jnp.where(jnp.isfinite(gamma), _BREAKDOWN, _NONFINITE),
-            status,
-        ).astype(jnp.int32)
     history = init_history(max_steps, jnp.sqrt(rs))
-    carry = (jnp.asarray(0, jnp.int32), x, r, z, rs, gamma, history, status)
+    # The loop carries the last curvature pAp and rᵀz instead of a status flag: the stopping
+    # test reads them directly, so a GPU iteration launches no extra kernel to keep a status.
+    # A NaN curvature stops the loop at once, which is how non-finite input exits with 0 steps.
+    curvature0 = jnp.where(input_ok, 1, jnp.nan).astype(rs.dtype)
+    carry = (jnp.asarray(0, jnp.int32), x, r, z, rs, gamma, curvature0, history)
+
+    def healthy(curvature, gamma, rs):
+        ok = (curvature > 0) & (curvature < jnp.inf)
+        if precond is not None:
+            # rᵀM⁻¹r ≤ 0 (or NaN) with r not yet small means M is not SPD.
+            ok = ok & ((gamma > 0) & (gamma < jnp.inf) | (rs <= tol2))
+        return ok
 
     def cond_fun(carry):
-        k, _, _, _, rs, _, _, status = carry
-        return (rs > tol2) & (k < max_steps) & (status == _RUNNING)
+        k, _, _, _, rs, gamma, curvature, _ = carry
+        return (rs > tol2) & (k < max_steps) & healthy(curvature, gamma, rs)
 
     def body_fun(carry):
-        k, x, r, p, rs, gamma, history, status = carry
+        k, x, r, p, rs, gamma, _, history = carry
         Ap = operator.mv(p)
         pAp = dot(p, Ap)
-        curvature_ok = pAp > 0
-        finite = jnp.isfinite(pAp)
-        step_ok = curvature_ok & finite
-        # On failure alpha = 0 keeps the last good iterate; the loop then stops on `status`.
+        step_ok = (pAp > 0) & (pAp < jnp.inf)
+        # On failure alpha = 0 keeps the last good iterate; the loop then stops on pAp.
         alpha = jnp.where(step_ok, gamma / jnp.where(step_ok, pAp, 1), 0).astype(b.dtype)
         x = x + alpha * p
         r = r - alpha * Ap
@@ -153,31 +147,31 @@ def _solve(system: KrylovSystem, *, throw: bool) -> Solution:
             gamma_new = dot(r, z)
         beta = (gamma_new / gamma).astype(b.dtype)
         p = z + beta * p
-        new_status = jnp.where(finite, jnp.where(curvature_ok, _RUNNING, _BREAKDOWN), _NONFINITE)
-        if precond is not None:
-            precond_bad = (rs_new > tol2) & ~(gamma_new > 0)
-            new_status = jnp.where(
-                (new_status == _RUNNING) & precond_bad,
-                jnp.where(jnp.isfinite(gamma_new), _BREAKDOWN, _NONFINITE),
-                new_status,
-            )
-        rs = jnp.where(step_ok, rs_new, rs)
+        # A failed step (alpha = 0) leaves r, hence rs, unchanged, so rs needs no select; it
+        # is not counted, and its history entry rewrites the previous one with the same value.
         k = k + step_ok.astype(jnp.int32)
-        history = set_entry(history, k, jnp.sqrt(rs))
-        return k, x, r, p, rs, gamma_new, history, new_status.astype(jnp.int32)
+        history = set_entry(history, k, jnp.sqrt(rs_new))
+        return k, x, r, p, rs_new, gamma_new, pAp, history
 
-    k, x, _, _, rs, _, history, status = jax.lax.while_loop(cond_fun, body_fun, carry)
+    k, x, _, _, rs, gamma, curvature, history = jax.lax.while_loop(cond_fun, body_fun, carry)
 
+    finite = jnp.isfinite(curvature) & jnp.isfinite(rs)
+    if precond is not None:
+        finite = finite & jnp.isfinite(gamma)
     result = RESULTS.where(
-        status == _NONFINITE_INPUT,
+        ~input_ok,
         RESULTS.nonfinite_input,
         RESULTS.where(
-            status == _NONFINITE,
+            ~finite,
             RESULTS.nonfinite,
             RESULTS.where(
-                status == _BREAKDOWN,
-                RESULTS.breakdown,
-                RESULTS.where(rs <= tol2, RESULTS.successful, RESULTS.max_steps_reached),
+                rs <= tol2,
+                RESULTS.successful,
+                RESULTS.where(
+                    healthy(curvature, gamma, rs),
+                    RESULTS.max_steps_reached,
+                    RESULTS.breakdown,
+                ),
             ),
         ),
     )

@@ -242,3 +242,11 @@ def test_float64_without_x64_is_an_error():
     with jax.enable_x64(False):
         with pytest.raises(ValueError, match="x64"):
             poisson((4, 4), dtype=jnp.float64)
+
+
+def test_bound_mv_and_closures_are_operators():
+    op = poisson((4, 4))
+    assert as_operator(op.mv) is op
+    x = jnp.arange(16.0)
+    closure = as_operator(lambda v: op.mv(v) * 2.0, like=x)
+    np.testing.assert_allclose(jax.jit(lambda o, v: o.mv(v))(closure, x), 2 * op.mv(x))

@@ -141,7 +141,9 @@ def test_max_steps_reached():
     assert int(sol.stats["num_steps"]) == 5
     assert np.all(np.isfinite(np.asarray(sol.stats["residual_history"])))
     with pytest.raises(RUNTIME_ERRORS, match="max_steps"):
-        P.jit_cg(problem.operator, problem.rhs, rtol=1e-10, max_steps=5, throw=True)
+        jax.block_until_ready(
+            P.jit_cg(problem.operator, problem.rhs, rtol=1e-10, max_steps=5, throw=True)
+        )
 
 
 def _indefinite():
@@ -200,12 +202,12 @@ def test_nonfinite_input_returns_immediately(where, bad):
 def test_throw_raises_the_result_message():
     A, b = _indefinite()
     with pytest.raises(RUNTIME_ERRORS, match="not symmetric positive"):
-        P.jit_cg(A, b, x0=jnp.zeros(8), throw=True)
+        jax.block_until_ready(P.jit_cg(A, b, x0=jnp.zeros(8), throw=True))
     with pytest.raises(RUNTIME_ERRORS, match="non-finite"):
-        P.jit_cg(A, b.at[0].set(jnp.nan), x0=jnp.zeros(8), throw=True)
+        jax.block_until_ready(P.jit_cg(A, b.at[0].set(jnp.nan), x0=jnp.zeros(8), throw=True))
     # Eagerly the error is Equinox's own.
     with pytest.raises(EquinoxRuntimeError, match="non-finite"):
-        cg(A, b.at[0].set(jnp.nan))
+        jax.block_until_ready(cg(A, b.at[0].set(jnp.nan)))
 
 
 def test_complex_hermitian():

@@ -150,7 +150,7 @@ def test_nonfinite_input_returns_immediately(where):
     assert sol.result == RESULTS.nonfinite_input
     assert int(sol.stats["num_steps"]) == 0
     with pytest.raises(RUNTIME_ERRORS, match="non-finite"):
-        P.jit_gmres(P.small_spd(8), b, x0=x0, throw=True)
+        jax.block_until_ready(P.jit_gmres(P.small_spd(8), b, x0=x0, throw=True))
 
 
 def test_zero_rhs_and_zero_max_steps():
