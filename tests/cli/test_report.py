@@ -58,7 +58,9 @@ def test_smoke_report_writes_tables_plots_and_metrics(tmp_path, capsys):
 
 @pytest.fixture
 def fake_sections(monkeypatch):
-    registry = dict(_report._SECTIONS)
+    # Import every real section module first: a module imported while the registry is patched
+    # would register into the throw-away copy and never again into the real one.
+    registry = {section.key: section for section in _report.available_sections()}
     monkeypatch.setattr(_report, "_SECTIONS", registry)
 
     @_report.report_section("fake-ok", "Fake OK", order=1)
