@@ -65,7 +65,8 @@ plt.show()""",
 A_csr = A.to_scipy()
 for name, sol in solutions.items():
     relres = np.linalg.norm(A_csr @ np.asarray(sol.value) - np.asarray(b)) / np.linalg.norm(b)
-    print(f"{name:14s} iterations {int(sol.stats['num_steps']):5d}  true relative residual {relres:.2e}")
+    steps = int(sol.stats["num_steps"])
+    print(f"{name:14s} iterations {steps:5d}  true relative residual {relres:.2e}")
 
 scipy_iterations = []
 sla.cg(A_csr, np.asarray(b), rtol=1e-8, callback=lambda xk: scipy_iterations.append(1))
@@ -119,7 +120,11 @@ plt.show()""",
 
 def write(path: Path, cells) -> None:
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.cells = [
         nbformat.v4.new_markdown_cell(src) if kind == "markdown" else nbformat.v4.new_code_cell(src)
         for kind, src in cells

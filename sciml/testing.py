@@ -1,4 +1,4 @@
-"""Public helpers for testing code built on sciml: tolerances, tree comparison, finite differences."""
+"""Helpers for testing code built on sciml: tolerances, tree comparison, finite differences."""
 
 from collections.abc import Callable
 
@@ -21,7 +21,7 @@ def tree_allclose(
     """
     if jax.tree.structure(x) != jax.tree.structure(y):
         return False
-    for a, b in zip(jax.tree.leaves(x), jax.tree.leaves(y)):
+    for a, b in zip(jax.tree.leaves(x), jax.tree.leaves(y), strict=True):
         a, b = np.asarray(a), np.asarray(b)
         if a.shape != b.shape or a.dtype != b.dtype:
             return False

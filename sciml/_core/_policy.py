@@ -79,10 +79,16 @@ def check_tolerances(rtol: Any, atol: Any, dtype: Any) -> None:
             raise ValueError(f"`{name}` must be a scalar, got shape {np.shape(tol)}.")
         try:
             concrete[name] = float(np.asarray(tol))
-        except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError, TypeError):
+        except (
+            jax.errors.ConcretizationTypeError,
+            jax.errors.TracerArrayConversionError,
+            TypeError,
+        ):
             continue
         if not np.isfinite(concrete[name]) or concrete[name] < 0:
-            raise ValueError(f"`{name}` must be a finite non-negative number, got {concrete[name]}.")
+            raise ValueError(
+                f"`{name}` must be a finite non-negative number, got {concrete[name]}."
+            )
     eps = dtype_resolution(dtype)
     rtol_c, atol_c = concrete.get("rtol"), concrete.get("atol")
     if rtol_c is not None and atol_c is not None and rtol_c == 0 and atol_c == 0:

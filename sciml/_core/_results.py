@@ -10,10 +10,10 @@ _nonfinite_input_msg = (
 
 _breakdown_msg = (
     "The iteration broke down (a zero or negative curvature p^T A p in CG, or a non-finite "
-    "recurrence coefficient). Likely causes: the operator is not symmetric positive (semi-)definite "
-    "(use `gmres` for nonsymmetric or indefinite systems), the preconditioner is not SPD, or the "
-    "right-hand side of a singular (pure-Neumann) system is not in the operator's range "
-    "(project out its null space first)."
+    "recurrence coefficient). Likely causes: the operator is not symmetric positive "
+    "(semi-)definite (use `gmres` for nonsymmetric or indefinite systems), the preconditioner "
+    "is not SPD, or the right-hand side of a singular (pure-Neumann) system is not in the "
+    "operator's range (project out its null space first)."
 )
 
 

@@ -53,4 +53,3 @@ def replicate(tree: PyTree, mesh: Mesh) -> PyTree:
     """Place a full copy of every array of `tree` on each device of `mesh`."""
     sharding = NamedSharding(mesh, PartitionSpec())
     return jax.tree.map(lambda x: jax.device_put(x, sharding), tree)
-

@@ -1,4 +1,4 @@
-"""Linear operators: matrix-free grid stencils and wrappers for dense, sparse and callable matrices."""
+"""Linear operators: matrix-free grid stencils; dense, sparse and callable wrappers."""
 
 from ._base import (
     AbstractOperator as AbstractOperator,
@@ -6,6 +6,10 @@ from ._base import (
     MatrixOperator as MatrixOperator,
     SparseOperator as SparseOperator,
     as_operator as as_operator,
+)
+from ._nullspace import (
+    fluid_components as fluid_components,
+    project_to_range as project_to_range,
 )
 from ._stencil import (
     EMPTY as EMPTY,
@@ -19,8 +23,4 @@ from ._stencil import (
     diffusion as diffusion,
     helmholtz as helmholtz,
     poisson as poisson,
-)
-from ._nullspace import (
-    fluid_components as fluid_components,
-    project_to_range as project_to_range,
 )

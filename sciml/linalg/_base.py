@@ -131,9 +131,7 @@ class SparseOperator(AbstractOperator):
 
     def to_scipy(self):
         rows, cols = np.asarray(self.matrix.indices).T
-        return sp.csr_array(
-            (np.asarray(self.matrix.data), (rows, cols)), shape=self.matrix.shape
-        )
+        return sp.csr_array((np.asarray(self.matrix.data), (rows, cols)), shape=self.matrix.shape)
 
 
 class FunctionOperator(AbstractOperator):

@@ -207,7 +207,8 @@ class Laplacian(AbstractStencilOperator):
         padded = jnp.pad(u, 1)
         if self.mask is not None:
             fill = [
-                tuple(EMPTY if face == "dirichlet" else SOLID for face in faces) for faces in self.bc
+                tuple(EMPTY if face == "dirichlet" else SOLID for face in faces)
+                for faces in self.bc
             ]
             padded_mask = jnp.pad(self.mask, 1, constant_values=fill)
         for axis, h in enumerate(self.spacing):

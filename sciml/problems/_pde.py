@@ -1,4 +1,4 @@
-"""Poisson, fluid-pressure, Helmholtz and convection–diffusion problems, deterministic from a key."""
+"""Poisson, fluid-pressure, Helmholtz and convection–diffusion problems from a key."""
 
 from collections.abc import Sequence
 from typing import Literal
@@ -230,5 +230,3 @@ def convection_diffusion_problem(
     )
     f = gaussian_sources(fkey, grid_shape, n_sources=3, width=0.08, dtype=dtype)
     return LinearProblem(op, f.reshape(-1), name=f"convection-diffusion{len(grid_shape)}d")
-
-

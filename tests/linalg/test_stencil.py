@@ -114,7 +114,7 @@ def assemble_diffusion(a, spacing):
                 face = 0.5 * (a[node] + a[tuple(nb)]) / spacing[axis] ** 2
                 A[i, i] += face
                 inner_nb = tuple(c - 1 for c in nb)
-                if all(0 <= c < k for c, k in zip(inner_nb, inner)):
+                if all(0 <= c < k for c, k in zip(inner_nb, inner, strict=True)):
                     A[i, index[inner_nb]] -= face
     return A
 
@@ -148,7 +148,10 @@ def test_convection_diffusion_matches_cellwise_assembly(scheme):
                 A[i, i] += 2 * d
             else:
                 up = w[axis] > 0
-                coeffs = {-1: -d - (w[axis] / h[axis] if up else 0), 1: -d + (0 if up else w[axis] / h[axis])}
+                coeffs = {
+                    -1: -d - (w[axis] / h[axis] if up else 0),
+                    1: -d + (0 if up else w[axis] / h[axis]),
+                }
                 A[i, i] += 2 * d + abs(w[axis]) / h[axis]
             for side in (-1, 1):
                 nb = list(cell)

@@ -38,7 +38,7 @@ def test_fluid_components_match_scipy_labelling(shape):
     reference, count = scipy.ndimage.label(mask == FLUID, structure)
     labels = np.asarray(labels)
     # Same partition: a bijection between our labels and SciPy's on the fluid cells.
-    pairs = {(a, b) for a, b in zip(labels[mask == FLUID], reference[mask == FLUID])}
+    pairs = {(a, b) for a, b in zip(labels[mask == FLUID], reference[mask == FLUID], strict=True)}
     assert len(pairs) == count == len({a for a, _ in pairs})
     assert np.asarray(floating).sum() == (mask == FLUID).sum()  # all Neumann: every region floats
 
@@ -66,7 +66,9 @@ def test_open_top_anchors_the_pressure():
     labels, count = scipy.ndimage.label(fluid)
     touching = set(np.unique(labels[..., -2][fluid[..., -2]]))
     # Only regions cut off from the air may float.
-    assert np.asarray(floating).sum() == sum((labels == k).sum() for k in range(1, count + 1) if k not in touching)
+    assert np.asarray(floating).sum() == sum(
+        (labels == k).sum() for k in range(1, count + 1) if k not in touching
+    )
 
 
 def test_obstacle_shapes():
@@ -80,7 +82,7 @@ def test_obstacle_shapes():
 def test_darcy_recipe():
     fam = darcy(jax.random.key(0), 8, 33)
     assert fam.coefficients.shape == (8, 33, 33) and np.all(fam.coefficients > 0)
-    # ψ = log a has zero mean (the mean mode is removed) and is smooth: neighbouring nodes correlate.
+    # ψ = log a has zero mean (no mean mode) and is smooth: neighbouring nodes correlate.
     psi = np.log(np.asarray(fam.coefficients))
     np.testing.assert_allclose(psi.mean(axis=(1, 2)), 0, atol=1e-12)
     corr = np.corrcoef(psi[:, :-1, :].ravel(), psi[:, 1:, :].ravel())[0, 1]
