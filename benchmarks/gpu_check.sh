@@ -17,7 +17,7 @@
 # Knobs (environment variables), mainly for trying the script on a CPU at tiny sizes first:
 #   PYTHON                    python interpreter (default: python)
 #   GPU_CHECK_PLATFORM        JAX platform for every step (default: JAX's choice; the tests are
-#                             run with JAX_PLATFORMS=cuda unless this is set)
+#                             run with JAX_PLATFORMS=cuda,cpu unless this is set)
 #   GPU_CHECK_HEADLINE_SIZES  headline grid sides, float32 (default: 256)
 #   GPU_CHECK_SIZES           further grid sides, float32 and float64 (default: 64,128)
 #   GPU_CHECK_DIAG_SIZE       grid side of the diagnostics (default: 256)
@@ -108,7 +108,8 @@ step "diagnostics-${DIAG_SIZE}-float32" 90 "$PYTHON" benchmarks/gpu_check.py \
 
 # The solver tests on the accelerator (conftest defaults JAX_PLATFORMS to cpu, so it is set
 # here); tests that need 2 simulated CPU devices cannot run on one GPU and are deselected.
-TEST_PLATFORM="${PLATFORM:-cuda}"
+# "cuda,cpu": equinox raises run-time errors through a host callback, which needs the CPU device.
+TEST_PLATFORM="${PLATFORM:-cuda,cpu}"
 # shellcheck disable=SC2086
 step "pytest-smoke" 120 env JAX_PLATFORMS="$TEST_PLATFORM" "$PYTHON" -m pytest -q \
     -p no:cacheprovider --maxfail=5 -k "not shard and not devices and not mesh" \
