@@ -22,3 +22,9 @@ Conventions shared by the solvers:
 from ._cg import cg as cg
 from ._gmres import gmres as gmres
 from ._preconditioners import jacobi as jacobi, ssor as ssor
+from ._sor import (
+    jacobi_spectral_radius as jacobi_spectral_radius,
+    sor as sor,
+    ssor_pcg as ssor_pcg,
+    young_omega as young_omega,
+)

@@ -1,0 +1,163 @@
+"""SOR, SSOR-PCG and Young's ω against pyamg, sciml's cg and closed forms."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pyamg
+import pytest
+import scipy.sparse as sp
+
+from sciml.linalg import poisson
+from sciml.solvers import cg, jacobi_spectral_radius, sor, ssor, ssor_pcg, young_omega
+
+
+def _pyamg_sweeps(matrix, b, omega, rtol=1e-8):
+    x = np.zeros_like(b)
+    r0 = np.linalg.norm(b)
+    k = 0
+    while np.linalg.norm(b - matrix @ x) > rtol * r0:
+        pyamg.relaxation.relaxation.sor(matrix, x, b, omega)
+        k += 1
+    return k
+
+
+def test_sweep_counts_equal_pyamg_on_shifted_laplacians():
+    rng = np.random.default_rng(0)
+    base = poisson((10, 10)).to_scipy().tocsr()
+    counts = []
+    for _ in range(20):
+        c = rng.uniform(-0.15, 0.45)
+        omega = rng.uniform(1.0, 1.95)
+        b = rng.standard_normal(100)
+        matrix = (base + c * sp.identity(100)).tocsr()
+        expected = _pyamg_sweeps(matrix, b, omega)
+        sol = sor(poisson((10, 10), shift=c), jnp.asarray(b), omega=omega)
+        counts.append((int(sol.stats["num_steps"]), expected))
+        assert sol.converged
+    assert all(ours == theirs for ours, theirs in counts), counts
+
+
+@pytest.mark.parametrize("form", ["scipy", "dense", "dense_traced"])
+def test_general_matrix_paths_equal_pyamg(form):
+    rng = np.random.default_rng(1)
+    # A nonsymmetric pattern-symmetric matrix with random numbering: exercises the host
+    # level schedule beyond anti-diagonals.
+    perm = rng.permutation(64)
+    base = poisson((8, 8), shift=0.3).to_scipy().tocsr()[perm][:, perm]
+    matrix = (base + sp.diags(rng.uniform(0, 0.5, 64))).tocsr()
+    b = rng.standard_normal(64)
+    omega = 1.3
+    expected = _pyamg_sweeps(matrix, b, omega)
+    if form == "scipy":
+        sol = sor(matrix, jnp.asarray(b), omega=omega)
+    elif form == "dense":
+        sol = sor(jnp.asarray(matrix.toarray()), jnp.asarray(b), omega=omega)
+    else:
+        sol = jax.jit(lambda m, v: sor(m, v, omega=omega))(jnp.asarray(matrix.toarray()), b)
+    assert int(sol.stats["num_steps"]) == expected
+    np.testing.assert_allclose(matrix @ np.asarray(sol.value), b, atol=1e-6)
+
+
+def test_red_black_converges_with_its_own_counts():
+    b = jnp.asarray(np.random.default_rng(2).standard_normal(100))
+    op = poisson((10, 10))
+    lex = sor(op, b, omega=1.5)
+    rb = sor(op, b, omega=1.5, ordering="red_black")
+    assert rb.converged
+    assert abs(int(rb.stats["num_steps"]) - int(lex.stats["num_steps"])) <= 10
+    # Residuals drop by 1e-8 and cond(A) ≈ 50, so both are within ~1e-6 of the solution.
+    exact = np.linalg.solve(op.as_matrix(), b)
+    np.testing.assert_allclose(rb.value, exact, atol=1e-6)
+    np.testing.assert_allclose(lex.value, exact, atol=1e-6)
+
+
+def test_young_omega_check_value():
+    A = poisson((10, 10))
+    np.testing.assert_allclose(jacobi_spectral_radius(A), np.cos(np.pi / 11), rtol=1e-12)
+    np.testing.assert_allclose(young_omega(A), 1.560388, atol=5e-7)
+    np.testing.assert_allclose(
+        young_omega(A.to_scipy().toarray(), symmetric=False), 1.560388, atol=5e-7
+    )
+
+
+def test_young_omega_is_near_the_empirical_best():
+    b = jnp.asarray(np.random.default_rng(3).standard_normal(100))
+    op = poisson((10, 10))
+    omegas = np.linspace(1.3, 1.8, 26)
+    counts = jax.vmap(lambda w: sor(op, b, omega=w).stats["num_steps"])(jnp.asarray(omegas))
+    best = omegas[int(np.argmin(counts))]
+    assert abs(best - float(young_omega(op))) <= 0.06
+
+
+@pytest.mark.parametrize("omega", [1.0, 1.3, 1.6, 1.9])
+def test_ssor_pcg_counts_equal_cg_with_ssor(omega):
+    rng = np.random.default_rng(4)
+    op = poisson((12, 12), shift=0.05)
+    b = jnp.asarray(rng.standard_normal(144))
+    ours = ssor_pcg(op, b, omega=omega)
+    reference = cg(op.to_scipy(), b, rtol=1e-8, max_steps=10_000, M=ssor(op.to_scipy(), omega))
+    assert abs(int(ours.stats["num_steps"]) - int(reference.stats["num_steps"])) <= 1
+    dense = ssor_pcg(op.to_scipy().toarray(), b, omega=omega)
+    assert abs(int(dense.stats["num_steps"]) - int(reference.stats["num_steps"])) <= 1
+    np.testing.assert_allclose(op.mv(ours.value), b, atol=1e-6)
+
+
+def test_ssor_pcg_warm_start_is_relative_to_b():
+    op = poisson((10, 10))
+    b = jnp.asarray(np.random.default_rng(5).standard_normal(100))
+    exact = jnp.linalg.solve(op.as_matrix(), b)
+    assert int(ssor_pcg(op, b, omega=1.5, x0=exact).stats["num_steps"]) == 0
+    # A close warm start needs fewer iterations than a cold one (tolerance on ‖b‖, not ‖r0‖).
+    near = exact + 1e-5 * jnp.ones(100)
+    warm = int(ssor_pcg(op, b, omega=1.5, x0=near).stats["num_steps"])
+    cold = int(ssor_pcg(op, b, omega=1.5).stats["num_steps"])
+    assert warm < cold
+
+
+def test_omega_is_traced_without_recompiling():
+    traces = []
+
+    @jax.jit
+    def sweeps(omega, shift):
+        traces.append(None)
+        op = poisson((10, 10), shift=shift)
+        b = jnp.ones(100)
+        return sor(op, b, omega=omega).stats["num_steps"], ssor_pcg(op, b, omega=omega).stats[
+            "num_steps"
+        ]
+
+    results = [sweeps(jnp.asarray(w), jnp.asarray(0.1)) for w in (1.0, 1.4, 1.8)]
+    assert len(traces) == 1
+    assert int(results[0][0]) > int(results[2][0])
+
+
+def test_bad_input():
+    op = poisson((4, 4))
+    b = jnp.ones(16)
+    for omega in (0.0, 2.0, -1.0, 2.5):
+        with pytest.raises(ValueError, match="omega"):
+            sor(op, b, omega=omega)
+        with pytest.raises(ValueError, match="omega"):
+            ssor_pcg(op, b, omega=omega)
+    with pytest.raises(ValueError, match="square"):
+        sor(jnp.ones((16, 8)), b, omega=1.0)
+    with pytest.raises(ValueError, match="square"):
+        ssor_pcg(jnp.ones((16, 8)), b, omega=1.0)
+    singular = op.as_matrix().at[3, 3].set(0.0)
+    with pytest.raises(ValueError, match="zero diagonal"):
+        sor(singular, b, omega=1.0)
+    with pytest.raises(ValueError, match="zero diagonal"):
+        ssor_pcg(singular, b, omega=1.0)
+    with pytest.raises(ValueError, match="red_black"):
+        sor(op.as_matrix(), b, omega=1.0, ordering="red_black")
+    with pytest.raises(ValueError, match="ordering"):
+        sor(op, b, omega=1.0, ordering="diagonal")
+
+
+def test_max_steps_and_throw():
+    op = poisson((10, 10))
+    b = jnp.ones(100)
+    sol = sor(op, b, omega=1.0, max_steps=5, throw=False)
+    assert int(sol.stats["num_steps"]) == 5 and not sol.converged
+    with pytest.raises(Exception, match="max"):
+        jax.block_until_ready(sor(op, b, omega=1.0, max_steps=5).value)
