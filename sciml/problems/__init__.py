@@ -1,6 +1,11 @@
 """Problem families, each deterministic from a PRNG key."""
 
 from ._darcy import DarcyFamily as DarcyFamily, darcy as darcy
+from ._heat import (
+    HeatOperator as HeatOperator,
+    HeatSequence as HeatSequence,
+    heat_sequence as heat_sequence,
+)
 from ._pde import (
     convection_diffusion_problem as convection_diffusion_problem,
     fluid_pressure as fluid_pressure,
