@@ -20,12 +20,15 @@ Regions (s = √(v² + x²), S0 = 20):
   log1p(Σ_{k≥1} t_k) so that log I_0(x) ≈ x²/4 keeps full relative accuracy as x → 0. log Γ(v+1)
   is formed as Γ(1 + μ)·Π(μ + j) with μ = v − round(v) and the Taylor series of 1/Γ(1 + μ),
   which is more accurate than XLA's lgamma (2e-14 absolute on this range).
-- s < S0, log K: Temme's method (Temme 1975) for K_μ and K_{μ+1} with |μ| ≤ ½ — the series in
-  x for x ≤ 2 and the continued fraction CF2 evaluated by Steed's algorithm with its
-  normalising sum for x > 2 — then forward recurrence in the order up to v (stable for K), carried
-  as ρ_j = x·K_{μ+j+1}/K_{μ+j}, which stays between x and 2s, so the logs never overflow even in
-  float32. This replaces the integral representation of the paper, which needs ~64 quadrature
-  nodes with three transcendental functions each.
+- s < S0, log K: K_μ and K_{μ+1} with |μ| ≤ ½ — Temme's series (Temme 1975) for x ≤ 2, and for
+  x > 2 the trapezoid rule on the even, entire integrand e^{−x cosh t} cosh(μt) over [0, T(x)]
+  (18 nodes in float64, 8 in float32; one exp per node; spectrally accurate, 7e-16 measured) —
+  then forward recurrence in the order up to v (stable for K), carried as
+  ρ_j = x·K_{μ+j+1}/K_{μ+j}, which stays between x and 2s, so the logs never overflow even in
+  float32. The paper integrates K_v itself (~64 nodes, three transcendental functions each);
+  restricting the quadrature to |μ| ≤ ½ and x > 2, where the integrand is a narrow bump at t = 0,
+  is what makes a handful of nodes enough. (Temme's continued fraction CF2 would need ~80 Steed
+  iterations at x = 2.)
 
 Derivatives (custom JVP):
 
@@ -65,15 +68,15 @@ class _Terms(NamedTuple):
     series: int  # terms of the I power series after the first
     debye: int  # Debye terms, k = 0 … debye − 1
     temme_series: int  # Temme series terms after the first
-    temme_cf: int  # Steed iterations of CF2
+    trapezoid: tuple[int, float]  # K_μ for x > 2: nodes after t = 0, decay L of the last weight
     rgamma: int  # Taylor terms of 1/Γ(1 + μ)
 
 
 # Term counts per dtype: each one is the smallest that keeps its truncation well below the
 # dtype's resolution over the region where it is used (checked against the references).
 _TERMS = {
-    np.dtype(np.float64): _Terms(series=36, debye=18, temme_series=16, temme_cf=80, rgamma=20),
-    np.dtype(np.float32): _Terms(series=27, debye=7, temme_series=9, temme_cf=22, rgamma=12),
+    np.dtype(np.float64): _Terms(series=36, debye=18, temme_series=16, trapezoid=(18, 40.0), rgamma=20),
+    np.dtype(np.float32): _Terms(series=27, debye=7, temme_series=9, trapezoid=(8, 20.0), rgamma=12),
 }
 
 
@@ -259,30 +262,28 @@ def _temme_k(v, x, terms: _Terms, need_ratio: bool):
     log_kve_series = jnp.log(sum_k) + xs
     rho_series = 2 * sum_k1 / sum_k
 
-    # Continued fraction (x > 2): Steed's algorithm for CF2 with the normalising sum S, where
-    # K_μ = √(π/(2x)) e^{−x}/S. The sum's terms w_i = c_i q_i are propagated directly by their
-    # three-term recurrence, since c_i alone grows like i! and overflows float32.
+    # Trapezoid rule (x > 2): K_μ(x)e^x = ∫_0^∞ e^{−x(cosh t − 1)} cosh(μt) dt. The integrand is
+    # even in t and entire, so the rule with nodes jh is spectrally accurate; the nodes span
+    # [0, T] with x(cosh T − 1) = L, where the weight has dropped below e^{−L}. All node values
+    # come from powers of e^{h/2} and e^{μh}: one exp per node, nothing to cancel
+    # (cosh t − 1 = (e^{t/2} − e^{−t/2})²/2).
     xc = jnp.where(use_series, 3.0, x)
-    a1 = 0.25 - mu2
-    b = 2 * (1 + xc)
-    d = 1 / b
-    delta_h = d
-    h = d
-    w_prev, w = jnp.zeros_like(x), a1
-    partial = a1
-    total = 1 + partial * delta_h
-    for i in range(1, terms.temme_cf + 1):
-        a_prev = mu2 - (i - 0.5) ** 2
-        a_i = mu2 - (i + 0.5) ** 2
-        w_prev, w = w, ((b * w) + (a_prev / i) * w_prev) / (i + 1)
-        partial = partial + w
-        b = b + 2
-        d = 1 / (b + a_i * d)
-        delta_h = (b * d - 1) * delta_h
-        h = h + delta_h
-        total = total + partial * delta_h
-    log_kve_cf = 0.5 * jnp.log(math.pi / (2 * xc)) - jnp.log(total)
-    rho_cf = mu + xc + 0.5 - a1 * h
+    n_nodes, decay = terms.trapezoid
+    h = jnp.arccosh(1 + decay / xc) / n_nodes
+    half_step, half_step_inv = jnp.exp(h / 2), jnp.exp(-h / 2)
+    order_step, order_step_inv = jnp.exp(mu * h), jnp.exp(-mu * h)
+    q, q_inv = jnp.ones_like(x), jnp.ones_like(x)
+    r, r_inv = jnp.ones_like(x), jnp.ones_like(x)
+    sum_k = jnp.full_like(x, 0.5)
+    sum_k1 = jnp.full_like(x, 0.5)
+    for _ in range(n_nodes):
+        q, q_inv = q * half_step, q_inv * half_step_inv
+        r, r_inv = r * order_step, r_inv * order_step_inv
+        weight = jnp.exp(-xc * 0.5 * (q - q_inv) ** 2)
+        sum_k = sum_k + weight * 0.5 * (r + r_inv)
+        sum_k1 = sum_k1 + weight * 0.5 * (r * q * q + r_inv * q_inv * q_inv)
+    log_kve_cf = jnp.log(h * sum_k)
+    rho_cf = xc * sum_k1 / sum_k
 
     log_kve = jnp.where(use_series, log_kve_series, log_kve_cf)
     rho0 = jnp.where(use_series, rho_series, rho_cf)
@@ -424,12 +425,11 @@ _ratio_core.defjvp(_ratio_jvp, symbolic_zeros=True)
 # Negative orders
 
 
-def _reflect_i(scaled: bool, nu, x):
+def _reflect_i(scaled: bool, log_i, nu, x):
     """log I_{−ν}(x) (or its scaled form) from I_{−ν} = I_ν + (2/π) sin(νπ) K_ν, ν ≥ 0.
 
-    NaN where I_{−ν}(x) < 0 (its logarithm is not real).
+    `log_i` is log I_ν (scaled alike). NaN where I_{−ν}(x) < 0 (its logarithm is not real).
     """
-    log_i = _core("i", scaled, nu, x)
     log_k = _core("k", True, nu, x) - (2 * x if scaled else x)
     n = jnp.round(nu)
     parity = 1 - 2 * jnp.mod(n, 2)
@@ -445,22 +445,20 @@ def _reflect_i(scaled: bool, nu, x):
 
 
 def _log_i_any_order(scaled: bool, v, x):
-    def nonnegative(v, x):
-        return _core("i", scaled, jnp.maximum(v, 0), x)
+    log_i = _core("i", scaled, jnp.abs(v), x)
 
-    def with_reflection(v, x):
-        positive = _core("i", scaled, jnp.maximum(v, 0), x)
-        reflected = _reflect_i(scaled, jnp.maximum(-v, 0), x)
-        return jnp.where(v < 0, reflected, positive)
+    def with_reflection(log_i, v, x):
+        return jnp.where(v < 0, _reflect_i(scaled, log_i, jnp.maximum(-v, 0), x), log_i)
 
-    # The reflection costs an extra K evaluation, so it runs only when some order is negative.
-    return jax.lax.cond(jnp.any(v < 0), with_reflection, nonnegative, v, x)
+    # The reflection needs K_ν as well, so it runs only when some order is negative.
+    return jax.lax.cond(jnp.any(v < 0), with_reflection, lambda log_i, v, x: log_i, log_i, v, x)
 
 
 # --------------------------------------------------------------------------------------------
 # Public functions
 
 
+@jax.jit
 def log_iv(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
     """log I_v(x), the logarithm of the modified Bessel function of the first kind.
 
@@ -490,6 +488,7 @@ def log_iv(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
     return _log_i_any_order(False, v, x)
 
 
+@jax.jit
 def log_ive(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
     """log(I_v(x)·e^{−x}), computed directly (no cancellation against x for large x).
 
@@ -507,6 +506,7 @@ def log_ive(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
     return _log_i_any_order(True, v, x)
 
 
+@jax.jit
 def log_kv(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
     """log K_v(x), the logarithm of the modified Bessel function of the second kind.
 
@@ -524,6 +524,7 @@ def log_kv(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
     return _core("k", False, jnp.abs(v), x)
 
 
+@jax.jit
 def log_kve(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
     """log(K_v(x)·e^{x}), computed directly.
 
@@ -541,6 +542,7 @@ def log_kve(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
     return _core("k", True, jnp.abs(v), x)
 
 
+@jax.jit
 def iv_ratio(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
     """I_{v+1}(x)/I_v(x), computed directly (not as a difference of logarithms).
 
@@ -562,6 +564,7 @@ def iv_ratio(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
     return jnp.where(v < 0, jnp.nan, ratio)
 
 
+@jax.jit
 def kv_ratio(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
     """K_{v+1}(x)/K_v(x) for v ≥ 0, computed directly.
 

@@ -6,6 +6,7 @@ log-scale Bessel functions of `sciml.special`, so it stays finite for d in the t
 and any κ (SciPy's `ive` underflows to 0 there, and its ratio is 0/0).
 """
 
+import functools
 import math
 from typing import Any
 
@@ -93,6 +94,7 @@ def _log_normalizer_jvp(primals, tangents):
 _log_normalizer.defjvp(_log_normalizer_jvp, symbolic_zeros=True)
 
 
+@functools.partial(jax.jit, static_argnums=1)
 def log_normalizer(kappa: ArrayLike, d: int) -> Float[Array, "..."]:
     """log C_d(κ), the log normalising constant of the vMF density on S^{d−1}.
 
@@ -113,6 +115,7 @@ def log_normalizer(kappa: ArrayLike, d: int) -> Float[Array, "..."]:
     return _log_normalizer(kappa, order)
 
 
+@functools.partial(jax.jit, static_argnums=1)
 def mean_resultant_length(kappa: ArrayLike, d: int) -> Float[Array, "..."]:
     """A_d(κ) = I_{d/2}(κ)/I_{d/2−1}(κ) = E[μᵀx], the mean resultant length.
 
@@ -130,6 +133,7 @@ def mean_resultant_length(kappa: ArrayLike, d: int) -> Float[Array, "..."]:
     return iv_ratio(d / 2 - 1, kappa)
 
 
+@jax.jit
 def log_prob(x: ArrayLike, mu: ArrayLike, kappa: ArrayLike) -> Float[Array, "..."]:
     """log f(x; μ, κ) = log C_d(κ) + κ μᵀx.
 
@@ -158,6 +162,7 @@ def log_prob(x: ArrayLike, mu: ArrayLike, kappa: ArrayLike) -> Float[Array, "...
     return log_normalizer(kappa, d) + kappa * cosine
 
 
+@functools.partial(jax.jit, static_argnums=1)
 def entropy(kappa: ArrayLike, d: int) -> Float[Array, "..."]:
     """The differential entropy −log C_d(κ) − κ A_d(κ) (nats, w.r.t. the surface measure).
 
@@ -176,6 +181,7 @@ def entropy(kappa: ArrayLike, d: int) -> Float[Array, "..."]:
     return -_log_normalizer(kappa, order) - kappa * iv_ratio(order, kappa)
 
 
+@jax.jit
 def kl(
     mu_p: ArrayLike, kappa_p: ArrayLike, mu_q: ArrayLike, kappa_q: ArrayLike
 ) -> Float[Array, "..."]:
@@ -318,10 +324,11 @@ def sample(
     key_w, key_u = jax.random.split(key)
     w, one_minus_w = _sample_cosines(key_w, kappa, d, shape, dtype, max_rounds)
     u = jax.random.normal(key_u, (*shape, d), dtype)
-    u = u - (u @ mu)[..., None] * mu
+    mu_b = jnp.broadcast_to(mu, u.shape)
+    u = u - (u @ mu)[..., None] * mu_b
     u = u / jnp.linalg.norm(u, axis=-1, keepdims=True)
     sine = jnp.sqrt(one_minus_w * (1 + w))
-    return w[..., None] * mu + sine[..., None] * u
+    return w[..., None] * mu_b + sine[..., None] * u
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,54 @@
+"""Loading the 50-digit reference tables written by `make_reference.py`, and error metrics."""
+
+import csv
+import functools
+from pathlib import Path
+
+import mpmath as mp
+import numpy as np
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@functools.lru_cache(maxsize=None)
+def _rows(name: str) -> tuple[dict[str, str], ...]:
+    with open(DATA / name, newline="") as fh:
+        return tuple(csv.DictReader(fh))
+
+
+def values() -> dict[str, np.ndarray]:
+    """The value table as float64 arrays, plus 30-digit strings in `*_str` entries.
+
+    Derived columns (computed at 50 digits from the 30-digit entries, then rounded):
+    `log_ive` = log I − x, `log_kve` = log K + x, `iv_ratio` = I_{v+1}/I_v and
+    `kv_ratio` = K_{v+1}/K_v.
+    """
+    rows = _rows("log_bessel_values.csv")
+    out = {key: np.array([float(r[key]) for r in rows]) for key in ("v", "x")}
+    out["label"] = np.array([r["label"] for r in rows])
+    with mp.workdps(50):
+        for key in ("log_i", "log_k", "log_i_next", "log_k_next", "wronskian"):
+            out[key] = np.array([float(mp.mpf(r[key])) for r in rows])
+        out["log_ive"] = np.array([float(mp.mpf(r["log_i"]) - mp.mpf(r["x"])) for r in rows])
+        out["log_kve"] = np.array([float(mp.mpf(r["log_k"]) + mp.mpf(r["x"])) for r in rows])
+        out["iv_ratio"] = np.array(
+            [float(mp.exp(mp.mpf(r["log_i_next"]) - mp.mpf(r["log_i"]))) for r in rows]
+        )
+        out["kv_ratio"] = np.array(
+            [float(mp.exp(mp.mpf(r["log_k_next"]) - mp.mpf(r["log_k"]))) for r in rows]
+        )
+    return out
+
+
+def derivatives() -> dict[str, np.ndarray]:
+    """The derivative table as float64 arrays."""
+    rows = _rows("log_bessel_derivatives.csv")
+    keys = ("v", "x", "dlogi_dx", "dlogi_dv", "dlogk_dx", "dlogk_dv")
+    return {key: np.array([float(r[key]) for r in rows]) for key in keys}
+
+
+def mixed_error(computed, reference) -> np.ndarray:
+    """|Δ log f| / max(1, |log f|): the relative error of f itself where |log f| < 1."""
+    computed = np.asarray(computed, np.float64)
+    reference = np.asarray(reference, np.float64)
+    return np.abs(computed - reference) / np.maximum(1.0, np.abs(reference))

@@ -1,0 +1,319 @@
+"""Accuracy of log I_v, log K_v, their scaled forms and ratios against 50-digit references."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import mpmath as mp
+import numpy as np
+import pytest
+import scipy.special as sc
+
+from sciml.special import iv_ratio, kv_ratio, log_iv, log_ive, log_kv, log_kve
+from sciml.special._log_bessel import DEBYE_THRESHOLD, TEMME_SERIES_MAX_X
+
+from . import _reference as R
+
+REF = R.values()
+EPS64 = float(np.finfo(np.float64).eps)
+
+
+def _f64(fn, v, x):
+    return np.asarray(jax.jit(fn)(jnp.asarray(v, jnp.float64), jnp.asarray(x, jnp.float64)))
+
+
+# --------------------------------------------------------------------------------------------
+# The reference table
+
+
+def test_reference_table_is_sound():
+    # The generator refuses to write a table whose Wronskian residual exceeds 1e-30.
+    assert len(REF["v"]) > 700
+    assert np.max(np.abs(REF["wronskian"])) < 1e-30
+    assert REF["v"].max() >= 1e5 and REF["x"].min() <= 1e-6 and REF["x"].max() >= 1e6
+
+
+@pytest.mark.parametrize(
+    "fn, key",
+    [(log_iv, "log_i"), (log_kv, "log_k"), (log_ive, "log_ive"), (log_kve, "log_kve")],
+    ids=["log_iv", "log_kv", "log_ive", "log_kve"],
+)
+def test_float64_mixed_error_on_reference_table(fn, key):
+    out = _f64(fn, REF["v"], REF["x"])
+    assert np.all(np.isfinite(out)), REF["v"][~np.isfinite(out)]
+    err = R.mixed_error(out, REF[key])
+    worst = int(np.argmax(err))
+    # The issue's bound is 1e-13; the aim was 2e-14. Measured: see docs/special.md.
+    assert err.max() <= 1e-13, (err.max(), REF["v"][worst], REF["x"][worst], REF["label"][worst])
+    assert np.median(err) <= 2 * EPS64
+
+
+@pytest.mark.parametrize("label", sorted(set(R.values()["label"])))
+def test_float64_every_region_below_3e_14(label):
+    # Per group of points (threshold neighbourhoods, grids, random): the tighter aim of the issue.
+    sel = REF["label"] == label
+    for fn, key in ((log_iv, "log_i"), (log_kv, "log_k")):
+        err = R.mixed_error(_f64(fn, REF["v"][sel], REF["x"][sel]), REF[key][sel])
+        worst = int(np.argmax(err))
+        assert err.max() <= 3e-14, (key, err.max(), REF["v"][sel][worst], REF["x"][sel][worst])
+
+
+def _f32_reference(fn, key):
+    """The reference at the float32-rounded inputs, by a first-order correction in float64."""
+    v64, x64 = jnp.asarray(REF["v"]), jnp.asarray(REF["x"])
+    v32 = np.asarray(REF["v"], np.float32).astype(np.float64)
+    x32 = np.asarray(REF["x"], np.float32).astype(np.float64)
+    _, shift = jax.jvp(fn, (v64, x64), (jnp.asarray(v32) - v64, jnp.asarray(x32) - x64))
+    return REF[key] + np.asarray(shift)
+
+
+@pytest.mark.parametrize(
+    "fn, key", [(log_iv, "log_i"), (log_kv, "log_k")], ids=["log_iv", "log_kv"]
+)
+def test_float32_mixed_error_on_reference_table(fn, key):
+    # float32 covers |x| ≤ 3e38; the table's log values reach 3e6, where the float32 ulp is 0.25,
+    # so only the mixed error makes sense.
+    v32 = jnp.asarray(REF["v"], jnp.float32)
+    x32 = jnp.asarray(REF["x"], jnp.float32)
+    out = jax.jit(fn)(v32, x32)
+    assert out.dtype == jnp.float32
+    out = np.asarray(out, np.float64)
+    assert np.all(np.isfinite(out))
+    err = R.mixed_error(out, _f32_reference(fn, key))
+    worst = int(np.argmax(err))
+    assert err.max() <= 5e-6, (err.max(), REF["v"][worst], REF["x"][worst])
+
+
+def test_spot_values_of_the_note():
+    # 30-digit values from the method note (accurate there to ~17 digits).
+    spots = [
+        (0.0, 1e-6, 2.4999999999998434397e-13, 2.6341483053069882914),
+        (1000.0, 1000.0, 528.29388709365662180, -536.24136319035369524),
+        (12.5, 10.0, 0.60709574688657497177, -4.0737084387338047264),
+        (0.5, 1e5, 99993.324598734310712, -100005.53067137983453),
+        (1e4, 1e-6, -227195.50522205654804, 227185.60173450401192),
+    ]
+    for v, x, log_i, log_k in spots:
+        assert R.mixed_error(float(log_iv(v, x)), log_i) <= 1e-14, (v, x)
+        assert R.mixed_error(float(log_kv(v, x)), log_k) <= 1e-14, (v, x)
+    assert R.mixed_error(float(log_iv(1e4, 1e5)), 99493.737534591701607) <= 1e-15
+    assert R.mixed_error(float(log_iv(1e5, 1e5)), 53277.148847441684153) <= 1e-15
+
+
+# --------------------------------------------------------------------------------------------
+# Ratios
+
+
+@pytest.mark.parametrize("fn, key", [(iv_ratio, "iv_ratio"), (kv_ratio, "kv_ratio")])
+def test_ratios_against_reference(fn, key):
+    out = _f64(fn, REF["v"], REF["x"])
+    rel = np.abs(out / REF[key] - 1)
+    worst = int(np.argmax(rel))
+    assert rel.max() <= 2e-14, (rel.max(), REF["v"][worst], REF["x"][worst])
+
+
+def test_ratio_is_more_accurate_than_a_difference_of_logs():
+    # The reason iv_ratio exists: exp(log I_{v+1} − log I_v) loses digits at large values.
+    v, x = REF["v"], REF["x"]
+    direct = np.abs(_f64(iv_ratio, v, x) / REF["iv_ratio"] - 1).max()
+    via_logs = np.exp(_f64(log_iv, v + 1, x) - _f64(log_iv, v, x))
+    assert direct < np.abs(via_logs / REF["iv_ratio"] - 1).max()
+
+
+# --------------------------------------------------------------------------------------------
+# Identities
+
+
+def _wide_grid(n=4000, seed=0):
+    rng = np.random.default_rng(seed)
+    v = 10 ** rng.uniform(-3, 5, n)
+    x = 10 ** rng.uniform(-6, 6, n)
+    return v, x
+
+
+def test_wronskian():
+    # x I_v K_v (I_{v+1}/I_v + K_{v+1}/K_v) = 1, on the log scale: no overflow anywhere.
+    v, x = _wide_grid()
+    log_i, log_k = _f64(log_iv, v, x), _f64(log_kv, v, x)
+    residual = np.log(x) + log_i + log_k + np.log(_f64(iv_ratio, v, x) + _f64(kv_ratio, v, x))
+    scale = 1 + np.abs(log_i) + np.abs(log_k)
+    assert np.max(np.abs(residual) / scale) <= 4 * EPS64
+    # The same with the orders v and v + 1 evaluated independently.
+    residual2 = np.log(x) + log_i + _f64(log_kv, v + 1, x)
+    residual2 = residual2 + np.log1p(
+        np.exp(_f64(log_iv, v + 1, x) + log_k - log_i - _f64(log_kv, v + 1, x))
+    )
+    assert np.max(np.abs(residual2) / scale) <= 8 * EPS64
+
+
+def test_recurrences():
+    # I_{v−1} − I_{v+1} = (2v/x) I_v and K_{v+1} − K_{v−1} = (2v/x) K_v, divided by I_v / K_v.
+    v, x = _wide_grid(seed=1)
+    v = v + 1
+    li, lk = _f64(log_iv, v, x), _f64(log_kv, v, x)
+    i_minus = np.exp(_f64(log_iv, v - 1, x) - li)
+    i_plus = np.exp(_f64(log_iv, v + 1, x) - li)
+    k_minus = np.exp(_f64(log_kv, v - 1, x) - lk)
+    k_plus = np.exp(_f64(log_kv, v + 1, x) - lk)
+    # Each ratio is exp of a difference of logs of size up to L, so it carries ~eps·L.
+    size = 1 + np.abs(li) + np.abs(lk)
+    err_i = np.abs(i_minus - i_plus - 2 * v / x) / (i_minus + i_plus) / size
+    err_k = np.abs(k_plus - k_minus - 2 * v / x) / (k_plus + k_minus) / size
+    assert err_i.max() <= 8 * EPS64
+    assert err_k.max() <= 8 * EPS64
+
+
+def _closed_form(order, x):
+    """log I_order(x), log K_order(x) for half-integer orders, at 40 digits."""
+    with mp.workdps(40):
+        x = mp.mpf(x)
+        if order == 0.5:
+            i = mp.sqrt(2 / (mp.pi * x)) * mp.sinh(x)
+        elif order == 1.5:
+            i = mp.sqrt(2 / (mp.pi * x)) * (mp.cosh(x) - mp.sinh(x) / x)
+        else:  # 2.5
+            i = mp.sqrt(2 / (mp.pi * x)) * ((1 + 3 / x**2) * mp.sinh(x) - 3 * mp.cosh(x) / x)
+        poly = {0.5: 1, 1.5: 1 + 1 / x, 2.5: 1 + 3 / x + 3 / x**2}[order]
+        k = mp.sqrt(mp.pi / (2 * x)) * mp.exp(-x) * poly
+        return float(mp.log(i)), float(mp.log(k))
+
+
+@pytest.mark.parametrize("order", [0.5, 1.5, 2.5])
+def test_half_integer_closed_forms(order):
+    xs = np.concatenate([10 ** np.linspace(-6, 6, 61), [1.999999, 2.000001, 19.99, 20.01]])
+    refs = np.array([_closed_form(order, x) for x in xs])
+    assert np.max(R.mixed_error(_f64(log_iv, order, xs), refs[:, 0])) <= 1e-14
+    assert np.max(R.mixed_error(_f64(log_kv, order, xs), refs[:, 1])) <= 1e-14
+
+
+def test_half_integer_derivatives():
+    xs = 10 ** np.linspace(-3, 5, 41)
+    d_k = jax.vmap(jax.grad(log_kv, argnums=1), (None, 0))(0.5, jnp.asarray(xs))
+    np.testing.assert_allclose(d_k, -1 / (2 * xs) - 1, rtol=1e-14)
+    d_i = jax.vmap(jax.grad(log_iv, argnums=1), (None, 0))(0.5, jnp.asarray(xs))
+    coth = np.where(xs < 20, 1 / np.tanh(np.minimum(xs, 20)), 1.0)
+    np.testing.assert_allclose(d_i, coth - 1 / (2 * xs), rtol=1e-13)
+
+
+# --------------------------------------------------------------------------------------------
+# Region thresholds
+
+
+def _jump(fn, v_lo, x_lo, v_hi, x_hi):
+    a, b = _f64(fn, v_lo, x_lo), _f64(fn, v_hi, x_hi)
+    return np.abs(a - b) / np.maximum(1, np.abs(a))
+
+
+def test_continuity_across_the_debye_circle():
+    angles = np.linspace(0, np.pi / 2, 91)
+    for fn in (log_iv, log_kv, log_ive, log_kve, iv_ratio, kv_ratio):
+        inside = np.nextafter(DEBYE_THRESHOLD, 0)
+        v_in, x_in = inside * np.sin(angles), inside * np.cos(angles)
+        v_out, x_out = DEBYE_THRESHOLD * np.sin(angles), DEBYE_THRESHOLD * np.cos(angles)
+        ok = x_in > 0
+        # The true change over one ulp of s is ~1e-15 relative; branch disagreement would show.
+        assert _jump(fn, v_in[ok], x_in[ok], v_out[ok], x_out[ok]).max() <= 2e-14, fn.__name__
+
+
+def test_continuity_across_the_temme_switch_and_half_integer_orders():
+    x_lo = np.nextafter(TEMME_SERIES_MAX_X, 0)
+    orders = np.linspace(0, 19.4, 98)
+    assert _jump(log_kv, orders, x_lo, orders, TEMME_SERIES_MAX_X).max() <= 1e-14
+    assert _jump(kv_ratio, orders, x_lo, orders, TEMME_SERIES_MAX_X).max() <= 1e-14
+    halves = np.arange(0, 20) + 0.5
+    for x in (1e-6, 0.3, 1.9, 2.1, 9.0, 15.0):
+        for fn in (log_kv, log_iv, kv_ratio):
+            assert _jump(fn, np.nextafter(halves, 0), x, halves, x).max() <= 2e-14, (fn, x)
+
+
+def test_continuity_of_gradients_across_thresholds():
+    angles = np.linspace(0.01, np.pi / 2 - 0.01, 30)
+    inside = np.nextafter(DEBYE_THRESHOLD, 0)
+    for fn in (log_iv, log_kv):
+        grad = jax.jit(jax.vmap(jax.grad(fn, argnums=(0, 1))))
+        g_in = grad(jnp.asarray(inside * np.sin(angles)), jnp.asarray(inside * np.cos(angles)))
+        g_out = grad(
+            jnp.asarray(DEBYE_THRESHOLD * np.sin(angles)),
+            jnp.asarray(DEBYE_THRESHOLD * np.cos(angles)),
+        )
+        for a, b in zip(g_in, g_out):
+            assert np.max(np.abs(a - b) / np.maximum(1, np.abs(a))) <= 1e-11, fn.__name__
+
+
+# --------------------------------------------------------------------------------------------
+# SciPy
+
+
+def test_agrees_with_scipy_where_scipy_is_finite():
+    rng = np.random.default_rng(2)
+    v = np.concatenate([rng.uniform(0, 25, 3000), 10 ** rng.uniform(-1, 4, 3000)])
+    x = np.concatenate([10 ** rng.uniform(-3, 2, 3000), 10 ** rng.uniform(-3, 5, 3000)])
+    with np.errstate(divide="ignore", over="ignore"):
+        scipy_i = np.log(sc.ive(v, x)) + x
+        scipy_k = np.log(sc.kve(v, x)) - x
+    for ours, theirs in ((_f64(log_iv, v, x), scipy_i), (_f64(log_kv, v, x), scipy_k)):
+        finite = np.isfinite(theirs)
+        assert finite.mean() > 0.5
+        err = R.mixed_error(ours[finite], theirs[finite])
+        # Both sides carry a few eps, and the problem's own conditioning (≈ s·eps where
+        # |log f| < 1, see test_conditioned_band) adds to the disagreement.
+        assert err.max() <= 2e-14 + 4 * EPS64 * np.hypot(v, x)[finite][np.argmax(err)]
+        assert np.median(err) <= EPS64
+
+
+def test_conditioned_band():
+    # Where |log I| < 1 inside the Debye region the problem itself is ill-conditioned: a
+    # one-ulp change of x moves log I by ≈ s·eps (s = √(v² + x²)). The computed values stay
+    # within a small multiple of that, measured here against 50-digit references.
+    pts = [(389.41226369247846, 260.12290320552074), (1000.0, 661.0), (5000.0, 3314.0)]
+    for v, x in pts:
+        with mp.workdps(40):
+            ref = float(mp.log(mp.besseli(v, x)))
+        assert abs(ref) < 1.5
+        err = abs(float(log_iv(v, x)) - ref)
+        assert err <= 4 * EPS64 * math.hypot(v, x), (v, x, err)
+
+
+# --------------------------------------------------------------------------------------------
+# Special values and bad input
+
+
+def test_values_at_zero_and_infinity():
+    assert float(log_iv(0.0, 0.0)) == 0.0
+    assert float(log_iv(2.5, 0.0)) == -np.inf
+    assert float(log_ive(0.0, 0.0)) == 0.0
+    assert float(log_kv(0.0, 0.0)) == np.inf
+    assert float(log_kve(3.0, 0.0)) == np.inf
+    assert float(log_iv(3.0, np.inf)) == np.inf
+    assert float(log_ive(3.0, np.inf)) == -np.inf
+    assert float(log_kv(3.0, np.inf)) == -np.inf
+    assert float(iv_ratio(3.0, 0.0)) == 0.0
+    assert float(iv_ratio(3.0, np.inf)) == 1.0
+
+
+def test_bad_input_gives_nan_not_a_crash():
+    for fn in (log_iv, log_kv, log_ive, log_kve, iv_ratio, kv_ratio):
+        out = np.asarray(fn(jnp.array([1.0, np.nan, 1.0, 2.0]), jnp.array([-1.0, 1.0, np.nan, 1.0])))
+        assert np.isnan(out[:3]).all() and np.isfinite(out[3]), fn.__name__
+    assert np.isnan(float(iv_ratio(-0.5, 1.0)))
+
+
+def test_negative_orders():
+    # K is even in the order; I_{−n} = I_n; non-integer orders use the reflection formula.
+    xs = np.array([1e-3, 0.5, 3.0, 30.0, 300.0])
+    np.testing.assert_array_equal(_f64(log_kv, -7.3, xs), _f64(log_kv, 7.3, xs))
+    np.testing.assert_allclose(_f64(log_iv, -4.0, xs), _f64(log_iv, 4.0, xs), rtol=1e-15)
+    for v in (-0.3, -1.7, -2.5):
+        for x in (0.5, 3.0, 30.0):
+            with mp.workdps(30):
+                value = mp.besseli(v, x)
+            out = float(log_iv(v, x))
+            if value > 0:
+                assert R.mixed_error(out, float(mp.log(value))) <= 1e-13, (v, x)
+            else:
+                assert np.isnan(out), (v, x)
+
+
+def test_complex_input_is_refused():
+    with pytest.raises(ValueError, match="complex"):
+        log_iv(1.0, jnp.array([1.0 + 1.0j]))
