@@ -1,0 +1,180 @@
+"""ChebCB: a SquareCB-style contextual bandit with Chebyshev features of the context."""
+
+import math
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+_BOX_STEPS = 100  # projected-gradient steps of the box-constrained refit (m ≤ ~10 unknowns)
+
+
+class ChebState(eqx.Module):
+    gram: Float[Array, "k m m"]  # Σ φφᵀ over the rounds each arm was played
+    moment: Float[Array, "k m"]  # Σ φ (ℓ − 1)
+    square: Float[Array, " k"]  # Σ (ℓ − 1)²
+    theta: Float[Array, "k m"]  # fitted coefficients (targets (ℓ − 1)/scale)
+    rounds: Int[Array, ""]
+    loss_max: Float[Array, ""]
+    loss_min: Float[Array, ""]
+    online_error: Float[Array, ""]  # R = Σ (prediction − target)² of the played arms
+    eta: Float[Array, ""]
+    arm: Int[Array, ""]
+    prediction: Float[Array, ""]  # the played arm's prediction, for R
+    prob: Float[Array, " k"]
+
+
+def chebyshev_features(z: Float[Array, ""], degree: int) -> Float[Array, " m"]:
+    """T_0(z), …, T_{degree−1}(z) (the three-term recurrence)."""
+    features = [jnp.ones_like(z), z]
+    for _ in range(degree - 2):
+        features.append(2 * z * features[-1] - features[-2])
+    return jnp.stack(features[:degree])
+
+
+def _box_least_squares(gram, moment, upper):
+    """argmin ½θᵀGθ − θᵀg s.t. |θ| ≤ upper: min-norm LS if feasible, else projected gradient."""
+    free = jnp.linalg.pinv(gram, hermitian=True) @ moment
+    step = 1 / jnp.maximum(jnp.trace(gram), 1e-30)
+
+    def body(_, theta):
+        return jnp.clip(theta - step * (gram @ theta - moment), -upper, upper)
+
+    boxed = jax.lax.fori_loop(0, _BOX_STEPS, body, jnp.clip(free, -upper, upper))
+    return jnp.where(jnp.all(jnp.abs(free) <= upper), free, boxed)
+
+
+class ChebCB(eqx.Module):
+    r"""ChebCB: per-arm linear regression on Chebyshev features of the context, SquareCB play.
+
+    Features $\phi(c) = (T_0(z), …, T_{m-1}(z))$, $z = 2(c - a)/(b - a) - 1$. Each arm i keeps a
+    linear model $\theta_i$ of the normalised loss $(\ell - 1)/\mathrm{scale}$; the play
+    distribution is $p_i = 1/(d + \eta(\hat y_i - \hat y_{i^*}))$ for $i \ne i^* =
+    \arg\min \hat y$, the rest on $i^*$. After each round: $K = \max\ell$,
+    $L_c = (\max\ell - \min\ell)/(b - a)$, $N = 2 + 4(b-a)L_c/K\,(1 + \log m)$,
+    scale = K·N; every arm is refit by least squares, box-constrained to
+    $|\theta_{i0}| \le 1/N$, $|\theta_{ij}| \le 2(b-a)L_c/(\mathrm{scale}\,j)$ when the
+    unconstrained fit leaves the box; $\eta = 2t\sqrt{d t/(R - \mathrm{res} + 2\alpha^2 t)}$ with
+    R the online squared prediction error, res the fit's residual and
+    $\alpha = (\pi + \tfrac2\pi\log(2m+1))(b-a)L_c/(2\,\mathrm{scale}(m+1))$ (the "Learning to
+    Relax" repository's `ChebCB.m`, as described in its method note; the box refit here is
+    projected gradient from the clipped min-norm solution).
+
+    Args:
+        omegas: the grid of relaxation factors (d arms).
+        degree: number of Chebyshev features m (static int).
+        lo: lower end a of the context interval.
+        hi: upper end b.
+
+    References:
+        D. Foster and A. Rakhlin, "Beyond UCB: optimal and efficient contextual bandits with
+        regression oracles", ICML 2020 (SquareCB). Khodak et al., "Learning to Relax",
+        ICLR 2024.
+    """
+
+    omegas: Float[Array, " k"]
+    lo: Float[Array, ""]
+    hi: Float[Array, ""]
+    degree: int = eqx.field(static=True)
+
+    def __init__(self, omegas: Any, degree: int, lo: Any, hi: Any):
+        omegas = jnp.asarray(omegas)
+        if omegas.ndim != 1 or omegas.shape[0] < 1:
+            raise ValueError(f"`omegas` must be a non-empty 1-D grid, got shape {omegas.shape}.")
+        if int(degree) < 2:
+            raise ValueError(f"`degree` must be at least 2, got {degree}.")
+        if not float(hi) > float(lo):
+            raise ValueError(f"need `lo` < `hi`, got lo={lo}, hi={hi}.")
+        self.omegas = omegas
+        self.degree = int(degree)
+        self.lo = jnp.asarray(lo, omegas.dtype)
+        self.hi = jnp.asarray(hi, omegas.dtype)
+
+    @property
+    def num_arms(self) -> int:
+        return self.omegas.shape[0]
+
+    def features(self, context: Any) -> Float[Array, " m"]:
+        c = jnp.asarray(context, self.lo.dtype)
+        z = jnp.clip(2 * (c - self.lo) / (self.hi - self.lo) - 1, -1, 1)
+        return chebyshev_features(z, self.degree)
+
+    def init(self) -> ChebState:
+        k, m, dtype = self.num_arms, self.degree, self.omegas.dtype
+        zero = jnp.asarray(0, dtype)
+        return ChebState(
+            gram=jnp.zeros((k, m, m), dtype),
+            moment=jnp.zeros((k, m), dtype),
+            square=jnp.zeros(k, dtype),
+            theta=jnp.zeros((k, m), dtype),
+            rounds=jnp.asarray(0, jnp.int32),
+            loss_max=zero,
+            loss_min=jnp.asarray(jnp.inf, dtype),
+            online_error=zero,
+            eta=jnp.asarray(1, dtype),
+            arm=jnp.asarray(0, jnp.int32),
+            prediction=zero,
+            prob=jnp.full(k, 1 / k, dtype),
+        )
+
+    def probabilities(self, state: ChebState, context: Any) -> Float[Array, " k"]:
+        predicted = state.theta @ self.features(context)
+        best = jnp.argmin(predicted)
+        others = 1 / (self.num_arms + state.eta * (predicted - predicted[best]))
+        others = others.at[best].set(0)
+        return others.at[best].set(1 - jnp.sum(others))
+
+    def select(self, state: ChebState, key: PRNGKeyArray, context: Any):
+        p = self.probabilities(state, context)
+        arm = jax.random.choice(key, self.num_arms, p=p).astype(jnp.int32)
+        prediction = state.theta[arm] @ self.features(context)
+        state = eqx.tree_at(lambda s: (s.arm, s.prediction, s.prob), state, (arm, prediction, p))
+        return arm, state
+
+    def update(self, state: ChebState, loss: Any, context: Any) -> ChebState:
+        dtype = self.omegas.dtype
+        m, d = self.degree, self.num_arms
+        loss = jnp.asarray(loss).astype(dtype)
+        phi = self.features(context)
+        width = self.hi - self.lo
+        arm = state.arm
+        gram = state.gram.at[arm].add(jnp.outer(phi, phi))
+        moment = state.moment.at[arm].add(phi * (loss - 1))
+        square = state.square.at[arm].add((loss - 1) ** 2)
+        t = state.rounds + 1
+        loss_max = jnp.maximum(state.loss_max, loss)
+        loss_min = jnp.minimum(state.loss_min, loss)
+        lipschitz = (loss_max - loss_min) / width
+        big = jnp.maximum(loss_max, 1e-30)
+        n_scale = 2 + 4 * width * lipschitz / big * (1 + math.log(m))
+        scale = big * n_scale
+        j = jnp.arange(1, m, dtype=dtype)
+        upper = jnp.concatenate([(1 / n_scale)[None], 2 * width * lipschitz / (scale * j)])
+        theta = jax.vmap(_box_least_squares, in_axes=(0, 0, None))(gram, moment / scale, upper)
+        online_error = state.online_error + (state.prediction - (loss - 1) / scale) ** 2
+        residual = jnp.sum(
+            jnp.einsum("ki,kij,kj->k", theta, gram, theta)
+            - 2 * jnp.sum(theta * moment, axis=-1) / scale
+            + square / scale**2
+        )
+        alpha = (math.pi + 2 / math.pi * math.log(2 * m + 1)) / (2 * scale * (m + 1)) * width
+        alpha = alpha * lipschitz
+        tf = t.astype(dtype)
+        denominator = jnp.maximum(online_error - residual + 2 * alpha**2 * tf, 1e-12)
+        eta = 2 * tf * jnp.sqrt(d * tf / denominator)
+        return ChebState(
+            gram=gram,
+            moment=moment,
+            square=square,
+            theta=theta,
+            rounds=t,
+            loss_max=loss_max,
+            loss_min=loss_min,
+            online_error=online_error,
+            eta=eta,
+            arm=arm,
+            prediction=state.prediction,
+            prob=state.prob,
+        )

@@ -1,0 +1,198 @@
+"""Tsallis-INF (α = 1/2) and its binned-context variant, as pure state machines."""
+
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+# Newton's iteration for the normaliser converges quadratically once it is near the root and
+# gains a factor ~1.5 per step before that; 60 steps bound it even for thousands of arms.
+_NEWTON_STEPS = 60
+_NEWTON_TOL = 1e-12
+
+
+class TsallisState(eqx.Module):
+    """Cumulative importance-weighted loss estimates and the last play."""
+
+    estimates: Float[Array, " k"]  # K_i = Σ (ℓ − 1)/p_i over the rounds arm i was played
+    rounds: Int[Array, ""]
+    loss_sum: Float[Array, ""]
+    arm: Int[Array, ""]  # last arm played
+    prob: Float[Array, " k"]  # the distribution it was drawn from
+
+
+def tsallis_probabilities(
+    estimates: Float[Array, " k"], eta: Float[Array, ""]
+) -> Float[Array, " k"]:
+    r"""The Tsallis-INF (α = 1/2) distribution $p_i = 4/(\eta(L_i - x))^2$ with Σp = 1.
+
+    The normaliser x < min L is found by Newton's method started at $x_0 = \min L - 2/\eta$,
+    where the best arm alone has p = 1, so Σp ≥ 1; Σp is convex and increasing in x, so the
+    iterates decrease monotonically to the root and never cross the pole at min L. (Starting
+    at a fixed x0 = −1, as the reference code does, jumps past the pole once Σp(−1) < 1.)
+
+    Args:
+        estimates: the normalised cumulative loss estimates $L_i$.
+        eta: the learning rate η > 0.
+
+    Returns:
+        The probabilities (Σp = 1 to about 1e-12 relative).
+    """
+    low = jnp.min(estimates)
+    x0 = low - 2 / eta
+
+    def probs(x):
+        return 4 / (eta * (estimates - x)) ** 2
+
+    def cond(carry):
+        i, _, gap = carry
+        return (i < _NEWTON_STEPS) & (jnp.abs(gap) > _NEWTON_TOL)
+
+    def body(carry):
+        i, x, _ = carry
+        p = probs(x)
+        gap = jnp.sum(p) - 1
+        x = x - gap / (eta * jnp.sum(p**1.5))
+        return i + 1, x, jnp.sum(probs(x)) - 1
+
+    _, x, _ = jax.lax.while_loop(cond, body, (0, x0, jnp.sum(probs(x0)) - 1))
+    return probs(x)
+
+
+class TsallisINF(eqx.Module):
+    r"""Tsallis-INF with α = 1/2 over a grid of relaxation factors (adversarial bandit).
+
+    Round t draws arm i with probability $p_i = 4/(\eta_t(L_i - x))^2$, $\eta_t = 2/\sqrt t$,
+    where $L_i = K_i / s_t$ are the importance-weighted cumulative losses
+    $K_i = \sum (\ell - 1)/p_i$ normalised by $s_t$ = (mean loss so far − 1) (the final
+    "Learning to Relax" repository version), and x the normaliser (`tsallis_probabilities`).
+
+    The learner is a pure state machine: `state = learner.init()`,
+    `arm, state = learner.select(state, key, context)`, `state = learner.update(state, loss,
+    context)`; all three are jittable and the state is a pytree.
+
+    Args:
+        omegas: the grid of relaxation factors (the arms), e.g. `jnp.linspace(1, 1.95, 20)`.
+
+    References:
+        J. Zimmert and Y. Seldin, "Tsallis-INF: An optimal algorithm for stochastic and
+        adversarial bandits", JMLR 22 (2021). Khodak, Chow, Balcan, Talwalkar, "Learning to
+        Relax", ICLR 2024.
+    """
+
+    omegas: Float[Array, " k"]
+
+    def __init__(self, omegas: Any):
+        omegas = jnp.asarray(omegas)
+        if omegas.ndim != 1 or omegas.shape[0] < 1:
+            raise ValueError(f"`omegas` must be a non-empty 1-D grid, got shape {omegas.shape}.")
+        self.omegas = omegas
+
+    @property
+    def num_arms(self) -> int:
+        return self.omegas.shape[0]
+
+    def init(self) -> TsallisState:
+        dtype = self.omegas.dtype
+        k = self.num_arms
+        return TsallisState(
+            estimates=jnp.zeros(k, dtype),
+            rounds=jnp.asarray(0, jnp.int32),
+            loss_sum=jnp.asarray(0, dtype),
+            arm=jnp.asarray(0, jnp.int32),
+            prob=jnp.full(k, 1 / k, dtype),
+        )
+
+    def probabilities(self, state: TsallisState) -> Float[Array, " k"]:
+        """The distribution of the next round."""
+        dtype = state.estimates.dtype
+        t = (state.rounds + 1).astype(dtype)
+        mean = state.loss_sum / jnp.maximum(state.rounds, 1).astype(dtype)
+        scale = jnp.where((state.rounds > 0) & (mean > 1), mean - 1, 1).astype(dtype)
+        eta = (2 / jnp.sqrt(t)).astype(dtype)
+        return tsallis_probabilities(state.estimates / scale, eta)
+
+    def select(
+        self, state: TsallisState, key: PRNGKeyArray, context: Any = None
+    ) -> tuple[Int[Array, ""], TsallisState]:
+        """Draw the next arm; returns `(arm, state)` with the play recorded in the state."""
+        p = self.probabilities(state)
+        arm = jax.random.choice(key, self.num_arms, p=p / jnp.sum(p)).astype(jnp.int32)
+        return arm, eqx.tree_at(lambda s: (s.arm, s.prob), state, (arm, p))
+
+    def update(self, state: TsallisState, loss: Any, context: Any = None) -> TsallisState:
+        """Record the loss (iteration count) of the last arm played."""
+        dtype = state.estimates.dtype
+        loss = jnp.asarray(loss).astype(dtype)
+        estimates = state.estimates.at[state.arm].add((loss - 1) / state.prob[state.arm])
+        return TsallisState(
+            estimates=estimates,
+            rounds=state.rounds + 1,
+            loss_sum=state.loss_sum + loss,
+            arm=state.arm,
+            prob=state.prob,
+        )
+
+
+class TsallisCBState(eqx.Module):
+    bins: TsallisState  # one TsallisState per bin, stacked along axis 0
+    bin: Int[Array, ""]  # bin of the last play
+
+
+class TsallisINFCB(eqx.Module):
+    """Tsallis-INF per context bin: [lo, hi] split into `bins` equal bins, one learner each.
+
+    Contexts outside [lo, hi] go to the first or last bin.
+
+    Args:
+        omegas: the grid of relaxation factors.
+        bins: number of bins (static int).
+        lo: lower end of the context interval.
+        hi: upper end.
+    """
+
+    base: TsallisINF
+    lo: Float[Array, ""]
+    hi: Float[Array, ""]
+    bins: int = eqx.field(static=True)
+
+    def __init__(self, omegas: Any, bins: int, lo: Any, hi: Any):
+        if int(bins) < 1:
+            raise ValueError(f"`bins` must be a positive int, got {bins}.")
+        self.base = TsallisINF(omegas)
+        self.bins = int(bins)
+        dtype = self.base.omegas.dtype
+        self.lo = jnp.asarray(lo, dtype)
+        self.hi = jnp.asarray(hi, dtype)
+
+    @property
+    def omegas(self):
+        return self.base.omegas
+
+    @property
+    def num_arms(self) -> int:
+        return self.base.num_arms
+
+    def bin_of(self, context: Any) -> Int[Array, ""]:
+        z = (jnp.asarray(context, self.lo.dtype) - self.lo) / (self.hi - self.lo)
+        return jnp.clip(jnp.floor(z * self.bins), 0, self.bins - 1).astype(jnp.int32)
+
+    def init(self) -> TsallisCBState:
+        one = self.base.init()
+        stacked = jax.tree.map(lambda x: jnp.stack([x] * self.bins), one)
+        return TsallisCBState(stacked, jnp.asarray(0, jnp.int32))
+
+    def select(self, state: TsallisCBState, key: PRNGKeyArray, context: Any):
+        b = self.bin_of(context)
+        sub = jax.tree.map(lambda x: x[b], state.bins)
+        arm, sub = self.base.select(sub, key)
+        bins = jax.tree.map(lambda x, y: x.at[b].set(y), state.bins, sub)
+        return arm, TsallisCBState(bins, b)
+
+    def update(self, state: TsallisCBState, loss: Any, context: Any = None) -> TsallisCBState:
+        b = state.bin
+        sub = self.base.update(jax.tree.map(lambda x: x[b], state.bins), loss)
+        bins = jax.tree.map(lambda x, y: x.at[b].set(y), state.bins, sub)
+        return TsallisCBState(bins, b)
