@@ -52,7 +52,6 @@ def _instances(seq: Any):
     return seq.operators, seq.rhs, initial, seq.context
 
 
-@eqx.filter_jit
 def run(
     seq: Any,
     learner: Any,
@@ -88,6 +87,11 @@ def run(
         ValueError: for an unknown `method`.
     """
     _check_method(method)
+    return _run(seq, learner, key, method, jnp.asarray(rtol), max_steps)
+
+
+@eqx.filter_jit
+def _run(seq, learner, key, method, rtol, max_steps):
     keys = jax.random.split(key, seq.rhs.shape[0])
 
     def step(state, inputs):
@@ -102,7 +106,6 @@ def run(
     return RelaxResult(omega, counts, jnp.cumsum(counts), arms)
 
 
-@eqx.filter_jit
 def fixed(
     seq: Any,
     omega: Any,
@@ -124,6 +127,12 @@ def fixed(
     _check_method(method)
     T = seq.rhs.shape[0]
     omegas = jnp.broadcast_to(jnp.asarray(omega, seq.rhs.dtype), (T,))
+    return _fixed(seq, omegas, method, jnp.asarray(rtol), max_steps)
+
+
+@eqx.filter_jit
+def _fixed(seq, omegas, method, rtol, max_steps):
+    T = omegas.shape[0]
 
     def step(_, inputs):
         w, op, b, x0, _c = inputs
