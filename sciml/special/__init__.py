@@ -1,5 +1,6 @@
 """Special functions: log I_v, log K_v, Bessel ratios and the von Mises–Fisher distribution."""
 
+from . import vmf as vmf
 from ._log_bessel import (
     iv_ratio as iv_ratio,
     kv_ratio as kv_ratio,
@@ -8,4 +9,3 @@ from ._log_bessel import (
     log_kv as log_kv,
     log_kve as log_kve,
 )
-from . import vmf as vmf

@@ -75,8 +75,12 @@ class _Terms(NamedTuple):
 # Term counts per dtype: each one is the smallest that keeps its truncation well below the
 # dtype's resolution over the region where it is used (checked against the references).
 _TERMS = {
-    np.dtype(np.float64): _Terms(series=36, debye=18, temme_series=16, trapezoid=(18, 40.0), rgamma=20),
-    np.dtype(np.float32): _Terms(series=27, debye=7, temme_series=9, trapezoid=(8, 20.0), rgamma=12),
+    np.dtype(np.float64): _Terms(
+        series=36, debye=18, temme_series=16, trapezoid=(18, 40.0), rgamma=20
+    ),
+    np.dtype(np.float32): _Terms(
+        series=27, debye=7, temme_series=9, trapezoid=(8, 20.0), rgamma=12
+    ),
 }
 
 
@@ -444,22 +448,32 @@ def _reflect_i(scaled: bool, log_i, nu, x):
     return jnp.where(small_d, via_i, via_k)
 
 
-def _log_i_any_order(scaled: bool, v, x):
-    log_i = _core("i", scaled, jnp.abs(v), x)
-
-    def with_reflection(log_i, v, x):
-        return jnp.where(v < 0, _reflect_i(scaled, log_i, jnp.maximum(-v, 0), x), log_i)
-
-    # The reflection needs K_ν as well, so it runs only when some order is negative.
-    return jax.lax.cond(jnp.any(v < 0), with_reflection, lambda log_i, v, x: log_i, log_i, v, x)
+def _log_i_any_order(scaled: bool, v, x, negative_orders: bool):
+    # |v| through where: the one-sided derivative at v = 0 (−K_0/I_0) must survive.
+    log_i = _core("i", scaled, jnp.where(v < 0, -v, v), x)
+    integer = v == jnp.round(v)
+    if not negative_orders:
+        # I_{−n} = I_n for integers; other negative orders need K_ν as well (see the flag).
+        return jnp.where((v < 0) & ~integer, jnp.nan, log_i)
+    # The reflection needs K_ν, so it is evaluated only when some order is negative.
+    return jax.lax.cond(
+        jnp.any(v < 0),
+        lambda log_i, v, x: jnp.where(
+            v < 0, _reflect_i(scaled, log_i, jnp.where(v < 0, -v, 0.0), x), log_i
+        ),
+        lambda log_i, v, x: log_i,
+        log_i,
+        v,
+        x,
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # Public functions
 
 
-@jax.jit
-def log_iv(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
+@functools.partial(jax.jit, static_argnames="negative_orders")
+def log_iv(v: ArrayLike, x: ArrayLike, *, negative_orders: bool = False) -> Float[Array, "..."]:
     """log I_v(x), the logarithm of the modified Bessel function of the first kind.
 
     Accurate to a few units of the dtype's resolution in the mixed error
@@ -467,10 +481,14 @@ def log_iv(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
     log I_{1e4}(1e-6) = −227195.5…), differentiable in both `v` and `x`.
 
     Args:
-        v: the order; any real. Negative orders use I_{−ν} = I_ν + (2/π) sin(νπ) K_ν, which is
-            NaN where I_{−ν}(x) < 0 (non-integer ν, small x).
+        v: the order. Negative integers use I_{−n} = I_n. Other negative orders give NaN unless
+            `negative_orders=True`.
         x: the argument, x ≥ 0. log I_v(0) is 0 for v = 0 and −inf for v > 0; x < 0 gives NaN
             (the logarithm is not real for odd orders).
+        negative_orders: evaluate non-integer negative orders by the reflection
+            I_{−ν} = I_ν + (2/π) sin(νπ) K_ν, which is NaN where I_{−ν}(x) < 0. It adds a K_ν
+            evaluation (only at run time when some order is negative, through `lax.cond`), and
+            triples compile time under `jax.grad`, so it is off by default.
 
     Returns:
         log I_v(x) with `v` and `x` broadcast, in their float dtype (integers compute in JAX's
@@ -485,16 +503,17 @@ def log_iv(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
         N. M. Temme, J. Comput. Phys. 19 (1975) 324–337.
     """
     v, x = _prepare(v, x)
-    return _log_i_any_order(False, v, x)
+    return _log_i_any_order(False, v, x, negative_orders)
 
 
-@jax.jit
-def log_ive(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
+@functools.partial(jax.jit, static_argnames="negative_orders")
+def log_ive(v: ArrayLike, x: ArrayLike, *, negative_orders: bool = False) -> Float[Array, "..."]:
     """log(I_v(x)·e^{−x}), computed directly (no cancellation against x for large x).
 
     Args:
         v: the order (as in `log_iv`).
         x: the argument, x ≥ 0.
+        negative_orders: as in `log_iv`.
 
     Returns:
         log I_v(x) − x, with `v` and `x` broadcast.
@@ -503,7 +522,7 @@ def log_ive(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
         ValueError: as `log_iv`.
     """
     v, x = _prepare(v, x)
-    return _log_i_any_order(True, v, x)
+    return _log_i_any_order(True, v, x, negative_orders)
 
 
 @jax.jit
@@ -560,7 +579,8 @@ def iv_ratio(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
         ValueError: as `log_iv`.
     """
     v, x = _prepare(v, x)
-    ratio = _ratio_core("i", jnp.maximum(v, 0), x)
+    # where, not maximum: maximum's gradient at the tie v = 0 would be halved.
+    ratio = _ratio_core("i", jnp.where(v < 0, 0.0, v), x)
     return jnp.where(v < 0, jnp.nan, ratio)
 
 
@@ -579,5 +599,5 @@ def kv_ratio(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
         ValueError: as `log_iv`.
     """
     v, x = _prepare(v, x)
-    ratio = _ratio_core("k", jnp.maximum(v, 0), x)
+    ratio = _ratio_core("k", jnp.where(v < 0, 0.0, v), x)
     return jnp.where(v < 0, jnp.nan, ratio)

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.special
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _debye_u_exact(n_terms: int) -> tuple[dict[int, Fraction], ...]:
     """U_0 … U_{n_terms−1} as {power of p: exact coefficient}."""
     polys = [{0: Fraction(1)}]
@@ -38,7 +38,7 @@ def _debye_u_exact(n_terms: int) -> tuple[dict[int, Fraction], ...]:
     return tuple(polys)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def debye_tables(n_terms: int) -> tuple[tuple[tuple[float, ...], ...], ...]:
     """Coefficients of P_k(q) and Q_k(q), k < n_terms, lowest power of q first.
 
@@ -57,14 +57,12 @@ def debye_tables(n_terms: int) -> tuple[tuple[tuple[float, ...], ...], ...]:
     q_exact = [[]]
     for k in range(1, n_terms):
         prev = p_exact[k - 1]
-        q_exact.append(
-            [(Fraction(2 * k - 1, 2) + 2 * j) * c for j, c in enumerate(prev)]
-        )
+        q_exact.append([(Fraction(2 * k - 1, 2) + 2 * j) * c for j, c in enumerate(prev)])
     as_float = lambda polys: tuple(tuple(float(c) for c in poly) for poly in polys)  # noqa: E731
     return as_float(p_exact), as_float(q_exact)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def rgamma_taylor(n_terms: int) -> tuple[float, ...]:
     """Taylor coefficients a_k of 1/Γ(1 + z) = Σ a_k z^k, k < n_terms."""
     log_gamma = np.zeros(n_terms)

@@ -67,7 +67,7 @@ def _log_normalizer(kappa, order):
     # κ → 0: (κ/2)^v / I_v(κ) → Γ(v + 1), so log C = v log 2 + log Γ(v + 1) − (v + 1) log 2π.
     at_zero = order * math.log(2.0) + jax.lax.lgamma(order + 1)
     value = jnp.where(positive, general, at_zero) - (order + 1) * math.log(2 * math.pi)
-    return jnp.where(kappa < 0, jnp.nan, value)
+    return jnp.where((kappa < 0) | jnp.isnan(kappa), jnp.nan, value)
 
 
 def _log_normalizer_jvp(primals, tangents):
@@ -92,9 +92,9 @@ def _log_normalizer_jvp(primals, tangents):
 
 
 _log_normalizer.defjvp(_log_normalizer_jvp, symbolic_zeros=True)
+_log_normalizer_jit = jax.jit(_log_normalizer)
 
 
-@functools.partial(jax.jit, static_argnums=1)
 def log_normalizer(kappa: ArrayLike, d: int) -> Float[Array, "..."]:
     """log C_d(κ), the log normalising constant of the vMF density on S^{d−1}.
 
@@ -112,10 +112,9 @@ def log_normalizer(kappa: ArrayLike, d: int) -> Float[Array, "..."]:
     """
     d = _dimension(d)
     order, kappa = _prepare(d / 2 - 1, kappa)
-    return _log_normalizer(kappa, order)
+    return _log_normalizer_jit(kappa, order)
 
 
-@functools.partial(jax.jit, static_argnums=1)
 def mean_resultant_length(kappa: ArrayLike, d: int) -> Float[Array, "..."]:
     """A_d(κ) = I_{d/2}(κ)/I_{d/2−1}(κ) = E[μᵀx], the mean resultant length.
 
@@ -162,7 +161,6 @@ def log_prob(x: ArrayLike, mu: ArrayLike, kappa: ArrayLike) -> Float[Array, "...
     return log_normalizer(kappa, d) + kappa * cosine
 
 
-@functools.partial(jax.jit, static_argnums=1)
 def entropy(kappa: ArrayLike, d: int) -> Float[Array, "..."]:
     """The differential entropy −log C_d(κ) − κ A_d(κ) (nats, w.r.t. the surface measure).
 
@@ -178,7 +176,7 @@ def entropy(kappa: ArrayLike, d: int) -> Float[Array, "..."]:
     """
     d = _dimension(d)
     order, kappa = _prepare(d / 2 - 1, kappa)
-    return -_log_normalizer(kappa, order) - kappa * iv_ratio(order, kappa)
+    return -_log_normalizer_jit(kappa, order) - kappa * iv_ratio(order, kappa)
 
 
 @jax.jit
@@ -214,9 +212,7 @@ def kl(
     )
     a_p = mean_resultant_length(kappa_p, d)
     return (
-        log_normalizer(kappa_p, d)
-        - log_normalizer(kappa_q, d)
-        + a_p * (kappa_p - kappa_q * cosine)
+        log_normalizer(kappa_p, d) - log_normalizer(kappa_q, d) + a_p * (kappa_p - kappa_q * cosine)
     )
 
 
@@ -281,6 +277,7 @@ def _sample_cosines(key, kappa, d: int, shape, dtype, max_rounds: int):
     return w, one_minus_w
 
 
+@functools.partial(jax.jit, static_argnames=("shape", "max_rounds"))
 def sample(
     key: PRNGKeyArray,
     mu: ArrayLike,
@@ -339,6 +336,7 @@ def _default_rtol(dtype) -> float:
     return 1e-12 if np.dtype(dtype).itemsize >= 8 else 1e-5
 
 
+@functools.partial(jax.jit, static_argnames=("d", "max_steps", "throw"))
 def kappa_mle(
     rbar: ArrayLike, d: int, *, rtol: float | None = None, max_steps: int = 20, throw: bool = True
 ) -> Solution:
@@ -441,6 +439,7 @@ def kappa_mle(
     return Solution(value=kappa, result=result, stats=stats)
 
 
+@functools.partial(jax.jit, static_argnames=("normalize", "max_steps", "throw"))
 def fit(
     X: ArrayLike,
     *,

@@ -24,7 +24,8 @@ all averages of one-signed functions. Every row is checked with the Wronskian
 x(I_v K_{v+1} + I_{v+1} K_v) = 1 (evaluated at v and v + 1 with the same quadrature), and the
 script refuses to write a table whose worst residual exceeds 1e-30.
 
-Output: `log_bessel_values.csv` (v, x, log I, log K, log I_{v+1}, log K_{v+1} at the exact order v + 1, the Wronskian
+Output: `log_bessel_values.csv` (v, x, log I, log K, log I_{v+1}, log K_{v+1} at the exact order
+v + 1, the Wronskian
 residual and a label for the region the point probes) and `log_bessel_derivatives.csv`
 (v, x and the four partial derivatives), every number to 30 significant digits.
 """
@@ -249,11 +250,12 @@ def reference_points():
     import numpy as np
 
     rng = np.random.default_rng(20240913)
-    for v, x in zip(rng.uniform(0, 25, 60), 10 ** rng.uniform(-6, 1.6, 60)):
+    for v, x in zip(rng.uniform(0, 25, 60), 10 ** rng.uniform(-6, 1.6, 60), strict=True):
         pts.append((_f(v), _f(x), "random-small"))
-    for v, x in zip(10 ** rng.uniform(-2, 5, 60), 10 ** rng.uniform(-6, 6, 60)):
+    for v, x in zip(10 ** rng.uniform(-2, 5, 60), 10 ** rng.uniform(-6, 6, 60), strict=True):
         pts.append((_f(v), _f(x), "random-wide"))
-    for r, angle in zip(20 * np.sqrt(rng.uniform(0, 1, 60)), rng.uniform(0, np.pi / 2, 60)):
+    radii, angles = 20 * np.sqrt(rng.uniform(0, 1, 60)), rng.uniform(0, np.pi / 2, 60)
+    for r, angle in zip(radii, angles, strict=True):
         v, x = r * np.sin(angle), r * np.cos(angle)
         if x > 1e-6:
             pts.append((_f(v), _f(x), "random-disc"))

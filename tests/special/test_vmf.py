@@ -1,5 +1,7 @@
 """von Mises–Fisher: normaliser, sampler, entropy, KL, Newton MLE, gradients in high dimension."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,6 +10,7 @@ import scipy.integrate as si
 
 from sciml._core import RESULTS
 from sciml.special import iv_ratio, log_iv, vmf
+from sciml.special._vmf import _sample_cosines
 
 
 def _unit(d, axis=0, dtype=jnp.float64):
@@ -33,12 +36,13 @@ def test_normaliser_at_zero_is_the_uniform_density():
 def test_normaliser_gradient_is_minus_the_mean_resultant_length():
     for d in (3, 512, 32768):
         kappa = jnp.array([0.0, 1e-3, 10.0, 1e3, 1e5])
-        grad = jax.vmap(jax.grad(lambda k: vmf.log_normalizer(k, d)))(kappa)
+        grad = jax.vmap(jax.grad(functools.partial(vmf.log_normalizer, d=d)))(kappa)
         np.testing.assert_allclose(grad, -vmf.mean_resultant_length(kappa, d), rtol=1e-15)
 
 
 def test_density_integrates_to_one_on_the_circle_and_sphere():
     kappa = 7.0
+
     def on_circle(t):
         return np.exp(float(vmf.log_prob(jnp.array([np.cos(t), np.sin(t)]), _unit(2), kappa)))
 
@@ -57,15 +61,25 @@ def test_log_prob_broadcasting_and_gradients_in_high_dimension(getkey):
     x = vmf.sample(getkey(), mu, 5000.0, (3,))
     lp = vmf.log_prob(x, mu, 5000.0)
     assert lp.shape == (3,) and bool(jnp.all(jnp.isfinite(lp)))
-    grad_kappa, grad_mu = jax.grad(
-        lambda k, m: vmf.log_prob(x, m, k).sum(), argnums=(0, 1)
-    )(5000.0, mu)
+    grad_kappa, grad_mu = jax.grad(lambda k, m: vmf.log_prob(x, m, k).sum(), argnums=(0, 1))(
+        5000.0, mu
+    )
     expected = -3 * vmf.mean_resultant_length(5000.0, d) + jnp.sum(x @ mu)
     np.testing.assert_allclose(grad_kappa, expected, rtol=1e-10)
-    np.testing.assert_allclose(grad_mu, 5000.0 * x.sum(0), rtol=1e-13)
+    expected_mu = 5000.0 * x.sum(0)
+    atol = 1e-14 * float(jnp.abs(expected_mu).max())
+    np.testing.assert_allclose(grad_mu, expected_mu, rtol=0, atol=atol)
 
 
-@pytest.mark.parametrize("d, kappa", [(3, 1.0), (5, 10.0), (50, 20.0), (1000, 3000.0)])
+@pytest.mark.parametrize(
+    "d, kappa",
+    [
+        (5, 10.0),
+        pytest.param(1000, 3000.0, marks=pytest.mark.slow),
+        pytest.param(3, 1.0, marks=pytest.mark.slow),
+        pytest.param(50, 20.0, marks=pytest.mark.slow),
+    ],
+)
 def test_sample_moments_match_the_mean_resultant_length(getkey, d, kappa):
     n = 40000
     x = vmf.sample(getkey(), _unit(d, 1), kappa, (n,))
@@ -82,19 +96,25 @@ def test_sample_moments_match_the_mean_resultant_length(getkey, d, kappa):
     assert np.abs(other).max() <= 5 * np.sqrt((1 - a * a) / (d - 1) / n) + 1e-12
 
 
-def test_sampler_in_high_dimension_and_extreme_concentration(getkey):
-    for d, kappa in ((32768, 1e-3), (32768, 1e8), (3, 1e12), (100000, 25000.0)):
-        w, _ = jax.jit(
-            lambda key: vmf._vmf._sample_cosines(key, kappa, d, (4000,), jnp.float64, 100)
-        )(getkey())
-        assert bool(jnp.all(jnp.isfinite(w))) and bool(jnp.all(jnp.abs(w) <= 1))
-        a = float(vmf.mean_resultant_length(kappa, d))
-        var = max(1 - a * a - (d - 1) * a / kappa, 1e-300)
-        assert abs(float(w.mean()) - a) <= 6 * np.sqrt(var / 4000) + 1e-12, (d, kappa)
+@pytest.mark.parametrize(
+    "d, kappa",
+    [
+        (100000, 25000.0),
+        pytest.param(32768, 1e-3, marks=pytest.mark.slow),
+        pytest.param(32768, 1e8, marks=pytest.mark.slow),
+        pytest.param(3, 1e12, marks=pytest.mark.slow),
+    ],
+)
+def test_sampler_in_high_dimension_and_extreme_concentration(getkey, d, kappa):
+    w, _ = _sample_cosines(getkey(), kappa, d, (4000,), jnp.float64, 100)
+    assert bool(jnp.all(jnp.isfinite(w))) and bool(jnp.all(jnp.abs(w) <= 1))
+    a = float(vmf.mean_resultant_length(kappa, d))
+    var = max(1 - a * a - (d - 1) * a / kappa, 1e-300)
+    assert abs(float(w.mean()) - a) <= 6 * np.sqrt(var / 4000) + 1e-12, (d, kappa)
 
 
 def test_entropy_matches_monte_carlo(getkey):
-    for d, kappa in ((3, 4.0), (20, 30.0)):
+    for d, kappa in ((5, 4.0),):
         x = vmf.sample(getkey(), _unit(d), kappa, (40000,))
         lp = vmf.log_prob(x, _unit(d), kappa)
         mc = -float(lp.mean())
@@ -103,11 +123,20 @@ def test_entropy_matches_monte_carlo(getkey):
     assert abs(float(vmf.entropy(0.0, 3)) - area) < 1e-14
 
 
-def test_kl(getkey):
+def test_kl_closed_form_properties():
     d = 10
     mu_p = _unit(d)
     mu_q = jnp.ones(d) / np.sqrt(d)
     assert abs(float(vmf.kl(mu_p, 5.0, mu_p, 5.0))) < 1e-14
+    assert float(vmf.kl(mu_p, 5.0, mu_q, 2.0)) > 0
+    assert float(vmf.kl(mu_p, 5.0, mu_p, 0.0)) > 0
+
+
+@pytest.mark.slow
+def test_kl_matches_monte_carlo(getkey):
+    d = 10
+    mu_p = _unit(d)
+    mu_q = jnp.ones(d) / np.sqrt(d)
     value = float(vmf.kl(mu_p, 5.0, mu_q, 2.0))
     x = vmf.sample(getkey(), mu_p, 5.0, (40000,))
     diff = vmf.log_prob(x, mu_p, 5.0) - vmf.log_prob(x, mu_q, 2.0)
@@ -146,19 +175,19 @@ def test_kappa_mle_edges_and_batches():
     assert np.isnan(np.asarray(bad.value)).all()
 
 
-def test_fit_recovers_parameters_from_samples(getkey):
+@pytest.mark.parametrize("d, kappa", [(10, 50.0), pytest.param(3, 2.0, marks=pytest.mark.slow)])
+def test_fit_recovers_parameters_from_samples(getkey, d, kappa):
     n = 100000
-    for d, kappa in ((3, 2.0), (10, 50.0)):
-        mu = jnp.ones(d) / np.sqrt(d)
-        x = vmf.sample(getkey(), mu, kappa, (n,))
-        sol = vmf.fit(x)
-        assert sol.result == RESULTS.successful
-        a = float(vmf.mean_resultant_length(kappa, d))
-        slope = 1 - a * a - (d - 1) * a / kappa
-        # R̄ has standard error ≈ √(Var(w)/n) = √(slope/n); κ̂ ≈ κ + ΔR̄/A′(κ).
-        se_kappa = np.sqrt(slope / n) / slope
-        assert abs(float(sol.value.kappa) - kappa) <= 5 * se_kappa, (d, kappa)
-        assert float(sol.value.mu @ mu) > 1 - 1e-3
+    mu = jnp.ones(d) / np.sqrt(d)
+    x = vmf.sample(getkey(), mu, kappa, (n,))
+    sol = vmf.fit(x)
+    assert sol.result == RESULTS.successful
+    a = float(vmf.mean_resultant_length(kappa, d))
+    slope = 1 - a * a - (d - 1) * a / kappa
+    # R̄ has standard error ≈ √(Var(w)/n) = √(slope/n); κ̂ ≈ κ + ΔR̄/A′(κ).
+    se_kappa = np.sqrt(slope / n) / slope
+    assert abs(float(sol.value.kappa) - kappa) <= 5 * se_kappa, (d, kappa)
+    assert float(sol.value.mu @ mu) > 1 - 1e-3
 
 
 def test_fit_normalises_rows_and_reports_stats():
