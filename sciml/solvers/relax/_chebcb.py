@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-_BOX_STEPS = 100  # projected-gradient steps of the box-constrained refit (m ≤ ~10 unknowns)
+_BOX_STEPS = 500  # projected-gradient steps of the box-constrained refit (m ≤ ~10 unknowns)
 
 
 class ChebState(eqx.Module):
@@ -19,7 +19,11 @@ class ChebState(eqx.Module):
     rounds: Int[Array, ""]
     loss_max: Float[Array, ""]
     loss_min: Float[Array, ""]
-    online_error: Float[Array, ""]  # R = Σ (prediction − target)² of the played arms
+    # R = Σ_s (prediction_s − ℓ_s/scale)² with the current scale, kept as three running sums
+    prediction_square: Float[Array, ""]  # Σ prediction²
+    prediction_loss: Float[Array, ""]  # Σ prediction·ℓ
+    loss_square: Float[Array, ""]  # Σ ℓ²
+    scale: Float[Array, ""]
     eta: Float[Array, ""]
     arm: Int[Array, ""]
     prediction: Float[Array, ""]  # the played arm's prediction, for R
@@ -35,15 +39,19 @@ def chebyshev_features(z: Float[Array, ""], degree: int) -> Float[Array, " m"]:
 
 
 def _box_least_squares(gram, moment, upper):
-    """argmin ½θᵀGθ − θᵀg s.t. |θ| ≤ upper: min-norm LS if feasible, else projected gradient."""
+    """argmin ½θᵀGθ − θᵀg s.t. |θ| ≤ upper: min-norm LS if feasible, else projected gradient.
+
+    Returns the coefficients and whether the box was active.
+    """
     free = jnp.linalg.pinv(gram, hermitian=True) @ moment
-    step = 1 / jnp.maximum(jnp.trace(gram), 1e-30)
+    step = 1 / jnp.maximum(jnp.linalg.eigvalsh(gram)[-1], 1e-30)
 
     def body(_, theta):
         return jnp.clip(theta - step * (gram @ theta - moment), -upper, upper)
 
+    feasible = jnp.all(jnp.abs(free) <= upper)
     boxed = jax.lax.fori_loop(0, _BOX_STEPS, body, jnp.clip(free, -upper, upper))
-    return jnp.where(jnp.all(jnp.abs(free) <= upper), free, boxed)
+    return jnp.where(feasible, free, boxed), ~feasible
 
 
 class ChebCB(eqx.Module):
@@ -57,7 +65,8 @@ class ChebCB(eqx.Module):
     scale = K·N; every arm is refit by least squares, box-constrained to
     $|\theta_{i0}| \le 1/N$, $|\theta_{ij}| \le 2(b-a)L_c/(\mathrm{scale}\,j)$ when the
     unconstrained fit leaves the box; $\eta = 2t\sqrt{d t/(R - \mathrm{res} + 2\alpha^2 t)}$ with
-    R the online squared prediction error, res the fit's residual and
+    R = Σ (prediction − ℓ/scale)² over the past rounds, res the residual of the round's last
+    box-constrained refit (0 if none) and
     $\alpha = (\pi + \tfrac2\pi\log(2m+1))(b-a)L_c/(2\,\mathrm{scale}(m+1))$ (the "Learning to
     Relax" repository's `ChebCB.m`, as described in its method note; the box refit here is
     projected gradient from the clipped min-norm solution).
@@ -112,8 +121,11 @@ class ChebCB(eqx.Module):
             rounds=jnp.asarray(0, jnp.int32),
             loss_max=zero,
             loss_min=jnp.asarray(jnp.inf, dtype),
-            online_error=zero,
-            eta=jnp.asarray(1, dtype),
+            prediction_square=zero,
+            prediction_loss=zero,
+            loss_square=zero,
+            scale=zero,
+            eta=jnp.asarray(0, dtype),
             arm=jnp.asarray(0, jnp.int32),
             prediction=zero,
             prob=jnp.full(k, 1 / k, dtype),
@@ -152,13 +164,25 @@ class ChebCB(eqx.Module):
         scale = big * n_scale
         j = jnp.arange(1, m, dtype=dtype)
         upper = jnp.concatenate([(1 / n_scale)[None], 2 * width * lipschitz / (scale * j)])
-        theta = jax.vmap(_box_least_squares, in_axes=(0, 0, None))(gram, moment / scale, upper)
-        online_error = state.online_error + (state.prediction - (loss - 1) / scale) ** 2
-        residual = jnp.sum(
+        theta, boxed = jax.vmap(_box_least_squares, in_axes=(0, 0, None))(
+            gram, moment / scale, upper
+        )
+        # As in the reference, `res` is the residual norm² of the last box-constrained refit
+        # of this round (0 if none): all arms are refit when the scale changed, else the
+        # played one.
+        residuals = (
             jnp.einsum("ki,kij,kj->k", theta, gram, theta)
             - 2 * jnp.sum(theta * moment, axis=-1) / scale
             + square / scale**2
         )
+        refit = jnp.where(scale != state.scale, True, jnp.arange(d, dtype=jnp.int32) == arm)
+        candidates = refit & boxed
+        last = d - 1 - jnp.argmax(candidates[::-1])
+        residual = jnp.where(jnp.any(candidates), residuals[last], 0)
+        prediction_square = state.prediction_square + state.prediction**2
+        prediction_loss = state.prediction_loss + state.prediction * loss
+        loss_square = state.loss_square + loss**2
+        online_error = prediction_square - 2 * prediction_loss / scale + loss_square / scale**2
         alpha = (math.pi + 2 / math.pi * math.log(2 * m + 1)) / (2 * scale * (m + 1)) * width
         alpha = alpha * lipschitz
         tf = t.astype(dtype)
@@ -172,7 +196,10 @@ class ChebCB(eqx.Module):
             rounds=t,
             loss_max=loss_max,
             loss_min=loss_min,
-            online_error=online_error,
+            prediction_square=prediction_square,
+            prediction_loss=prediction_loss,
+            loss_square=loss_square,
+            scale=scale,
             eta=eta,
             arm=arm,
             prediction=state.prediction,
