@@ -187,18 +187,32 @@ def _x_over_sin(z):
 # (log of the exponentially scaled function, ratio or None).
 
 
+def _series_tail(v, y, n_terms: int, renormalise: int):
+    """T = Σ_{k≥1} t_k, t_k = Π_{j≤k} y/(j(j + v)), nested as 1 + c_k(1 + c_{k+1}(…)).
+
+    The nested sum is carried as a fraction num/den, so a term costs no division (a chain of
+    divisions made the series the slowest part of log I); the fraction is renormalised every
+    `renormalise` terms, often enough that neither part overflows (float32 included).
+    """
+    num, den = jnp.ones_like(y), jnp.ones_like(y)
+    for i, k in enumerate(range(n_terms, 1, -1)):
+        weight = k * (k + v)
+        num, den = den * weight + y * num, den * weight
+        if i % renormalise == renormalise - 1:
+            num, den = num / den, jnp.ones_like(y)
+    return y * num / ((1 + v) * den)
+
+
 def _series_i(v, x, terms: _Terms, need_ratio: bool):
     y = x * x / 4
-    term = jnp.ones_like(x)
-    total = jnp.zeros_like(x)
-    total_shifted = 1 / (v + 1)
-    for k in range(1, terms.series + 1):
-        term = term * y / (k * (k + v))
-        total = total + term
-        if need_ratio:
-            total_shifted = total_shifted + term / (k + v + 1)
-    log_ive = v * jnp.log(x / 2) - _log_gamma1p(v, terms.rgamma) + jnp.log1p(total) - x
-    ratio = x / 2 * total_shifted / (1 + total) if need_ratio else None
+    renormalise = 12 if x.dtype == np.float64 else 4
+    tail = _series_tail(v, y, terms.series, renormalise)
+    log_ive = v * jnp.log(x / 2) - _log_gamma1p(v, terms.rgamma) + jnp.log1p(tail) - x
+    ratio = None
+    if need_ratio:
+        # I_{v+1}/I_v = (x/2)/(v + 1) · S(v + 1)/S(v), S(v) = 1 + T(v): both sums positive.
+        tail_next = _series_tail(v + 1, y, terms.series, renormalise)
+        ratio = x / (2 * (v + 1)) * (1 + tail_next) / (1 + tail)
     return log_ive, ratio
 
 
@@ -257,10 +271,12 @@ def _temme_k(v, x, terms: _Terms, need_ratio: bool):
     sum_k = f
     sum_k1 = p
     for k in range(1, terms.temme_series + 1):
-        f = (k * f + p + q) / (k * k - mu2)
-        p = p / (k - mu)
-        q = q / (k + mu)
-        c = c * y / k
+        # one division per term: 1/(k ∓ μ) = (k ± μ)/(k² − μ²)
+        inv = 1 / (k * k - mu2)
+        f = (k * f + p + q) * inv
+        p = p * (k + mu) * inv
+        q = q * (k - mu) * inv
+        c = c * y * (1 / k)
         sum_k = sum_k + c * f
         sum_k1 = sum_k1 + c * (p - k * f)
     log_kve_series = jnp.log(sum_k) + xs
@@ -292,24 +308,23 @@ def _temme_k(v, x, terms: _Terms, need_ratio: bool):
     log_kve = jnp.where(use_series, log_kve_series, log_kve_cf)
     rho0 = jnp.where(use_series, rho_series, rho_cf)
 
-    # Forward recurrence ρ_j = x²/ρ_{j−1} + 2(μ + j); log K_v = log K_μ + Σ_{j<n} log(ρ_j/x).
+    # Forward recurrence ρ_j = x²/ρ_{j−1} + 2(μ + j) with log K_v = log K_μ + Σ_{j<n} log(ρ_j/x).
+    # Writing ρ_j = P_j/P_{j−1} makes the product telescope, Π_{j=1}^{m} ρ_j = P_m/P_0, with
+    # P_j = x²P_{j−2} + 2(μ + j)P_{j−1}, P_{−1} = 1/ρ_0, P_0 = 1: no division per step, and
+    # P_j ≤ (2s)^j stays far from overflow (float32 included) for j ≤ 20.
     tiny = jnp.finfo(x.dtype).tiny
-    rho = rho0
-    product = jnp.ones_like(x)
-    rho_n = rho0
+    rho0 = jnp.maximum(rho0, tiny)
+    x2 = x * x
+    p_prev, p_cur = 1 / rho0, jnp.ones_like(x)
+    p_last = jnp.ones_like(x)  # P_{n−1} for n ≥ 1
+    p_next = rho0  # P_n/P_{n−1} = ρ_n
     for j in range(1, _RECURRENCE_STEPS + 1):
-        rho = x * x / jnp.maximum(rho, tiny) + 2 * (mu + j)
-        if j < _RECURRENCE_STEPS:
-            product = product * jnp.where(j < n, rho, 1)
+        p_prev, p_cur = p_cur, x2 * p_prev + 2 * (mu + j) * p_cur
+        p_last = jnp.where(j == n - 1, p_cur, p_last)
         if need_ratio:
-            rho_n = jnp.where(j == n, rho, rho_n)
-    log_kve = (
-        log_kve
-        + jnp.where(n >= 1, jnp.log(jnp.maximum(rho0, tiny)), 0)
-        + jnp.log(product)
-        - n * jnp.log(x)
-    )
-    ratio = rho_n / x if need_ratio else None
+            p_next = jnp.where(j == n, p_cur / p_prev, p_next)
+    log_kve = log_kve + jnp.where(n >= 1, jnp.log(rho0) + jnp.log(p_last), 0) - n * jnp.log(x)
+    ratio = p_next / x if need_ratio else None
     return log_kve, ratio
 
 
