@@ -265,7 +265,9 @@ def test_agrees_with_scipy_where_scipy_is_finite():
             with mp.workdps(30):
                 exact = float(quadrature(vi, xi, False)[0])
             ours_abs = abs(ours[finite][i] - exact)
-            assert ours_abs <= 4 * EPS64 * max(1, math.hypot(vi, xi), abs(exact)), (vi, xi)
+            # the claimed 1e-14 mixed error, or the conditioning bound where that is larger
+            bound = max(1e-14 * max(1, abs(exact)), 4 * EPS64 * math.hypot(vi, xi))
+            assert ours_abs <= bound, (vi, xi, ours_abs)
 
 
 def test_conditioned_band():
