@@ -52,6 +52,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, ArrayLike, Float
 
+from .._core import check_dtype
 from ._tables import debye_tables, rgamma_taylor
 
 __all__ = ["iv_ratio", "kv_ratio", "log_iv", "log_ive", "log_kv", "log_kve"]
@@ -116,6 +117,13 @@ def _float_dtype(v: Array, x: Array) -> np.dtype:
         # Integers and Python floats compute in JAX's default float (float64 only with x64).
         dtype = jnp.asarray(0.0).dtype
     return np.dtype(dtype)
+
+
+def _check_x64(v: ArrayLike, x: ArrayLike) -> None:
+    """Refuse float64 input while x64 is off (it would silently become float32 under jit)."""
+    for raw, name in ((v, "v"), (x, "x")):
+        if hasattr(raw, "dtype") and np.dtype(raw.dtype) == np.float64:
+            check_dtype(raw.dtype, name=name)
 
 
 def _prepare(v: ArrayLike, x: ArrayLike) -> tuple[Array, Array]:
@@ -487,7 +495,6 @@ def _log_i_any_order(scaled: bool, v, x, negative_orders: bool):
 # Public functions
 
 
-@functools.partial(jax.jit, static_argnames="negative_orders")
 def log_iv(v: ArrayLike, x: ArrayLike, *, negative_orders: bool = False) -> Float[Array, "..."]:
     """log I_v(x), the logarithm of the modified Bessel function of the first kind.
 
@@ -517,11 +524,10 @@ def log_iv(v: ArrayLike, x: ArrayLike, *, negative_orders: bool = False) -> Floa
         modified Bessel functions on GPUs", ICS '24 (arXiv:2409.08729); DLMF §10.25, §10.41;
         N. M. Temme, J. Comput. Phys. 19 (1975) 324–337.
     """
-    v, x = _prepare(v, x)
-    return _log_i_any_order(False, v, x, negative_orders)
+    _check_x64(v, x)
+    return _log_iv_jit(v, x, negative_orders=negative_orders)
 
 
-@functools.partial(jax.jit, static_argnames="negative_orders")
 def log_ive(v: ArrayLike, x: ArrayLike, *, negative_orders: bool = False) -> Float[Array, "..."]:
     """log(I_v(x)·e^{−x}), computed directly (no cancellation against x for large x).
 
@@ -536,11 +542,10 @@ def log_ive(v: ArrayLike, x: ArrayLike, *, negative_orders: bool = False) -> Flo
     Raises:
         ValueError: as `log_iv`.
     """
-    v, x = _prepare(v, x)
-    return _log_i_any_order(True, v, x, negative_orders)
+    _check_x64(v, x)
+    return _log_ive_jit(v, x, negative_orders=negative_orders)
 
 
-@jax.jit
 def log_kv(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
     """log K_v(x), the logarithm of the modified Bessel function of the second kind.
 
@@ -554,11 +559,10 @@ def log_kv(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
     Raises:
         ValueError: as `log_iv`.
     """
-    v, x = _prepare(v, x)
-    return _core("k", False, jnp.abs(v), x)
+    _check_x64(v, x)
+    return _log_kv_jit(v, x)
 
 
-@jax.jit
 def log_kve(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
     """log(K_v(x)·e^{x}), computed directly.
 
@@ -572,11 +576,10 @@ def log_kve(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
     Raises:
         ValueError: as `log_iv`.
     """
-    v, x = _prepare(v, x)
-    return _core("k", True, jnp.abs(v), x)
+    _check_x64(v, x)
+    return _log_kve_jit(v, x)
 
 
-@jax.jit
 def iv_ratio(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
     """I_{v+1}(x)/I_v(x), computed directly (not as a difference of logarithms).
 
@@ -593,13 +596,10 @@ def iv_ratio(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
     Raises:
         ValueError: as `log_iv`.
     """
-    v, x = _prepare(v, x)
-    # where, not maximum: maximum's gradient at the tie v = 0 would be halved.
-    ratio = _ratio_core("i", jnp.where(v < 0, 0.0, v), x)
-    return jnp.where(v < 0, jnp.nan, ratio)
+    _check_x64(v, x)
+    return _iv_ratio_jit(v, x)
 
 
-@jax.jit
 def kv_ratio(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
     """K_{v+1}(x)/K_v(x) for v ≥ 0, computed directly.
 
@@ -613,6 +613,49 @@ def kv_ratio(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
     Raises:
         ValueError: as `log_iv`.
     """
+    _check_x64(v, x)
+    return _kv_ratio_jit(v, x)
+
+
+# --------------------------------------------------------------------------------------------
+# Jitted implementations (compiled once per shape and dtype; the public functions above check
+# the x64 policy on the raw arguments first, which jit would otherwise hide)
+
+
+@functools.partial(jax.jit, static_argnames="negative_orders")
+def _log_iv_jit(v, x, *, negative_orders):
+    v, x = _prepare(v, x)
+    return _log_i_any_order(False, v, x, negative_orders)
+
+
+@functools.partial(jax.jit, static_argnames="negative_orders")
+def _log_ive_jit(v, x, *, negative_orders):
+    v, x = _prepare(v, x)
+    return _log_i_any_order(True, v, x, negative_orders)
+
+
+@jax.jit
+def _log_kv_jit(v, x):
+    v, x = _prepare(v, x)
+    return _core("k", False, jnp.abs(v), x)
+
+
+@jax.jit
+def _log_kve_jit(v, x):
+    v, x = _prepare(v, x)
+    return _core("k", True, jnp.abs(v), x)
+
+
+@jax.jit
+def _iv_ratio_jit(v, x):
+    v, x = _prepare(v, x)
+    # where, not maximum: maximum's gradient at the tie v = 0 would be halved.
+    ratio = _ratio_core("i", jnp.where(v < 0, 0.0, v), x)
+    return jnp.where(v < 0, jnp.nan, ratio)
+
+
+@jax.jit
+def _kv_ratio_jit(v, x):
     v, x = _prepare(v, x)
     ratio = _ratio_core("k", jnp.where(v < 0, 0.0, v), x)
     return jnp.where(v < 0, jnp.nan, ratio)

@@ -17,7 +17,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .._core import RESULTS, Solution
+from .._core import RESULTS, Solution, check_dtype
 from ._log_bessel import _prepare, iv_ratio, log_iv
 
 __all__ = [
@@ -43,6 +43,21 @@ class VonMisesFisher(eqx.Module):
 
     mu: Float[Array, " d"]
     kappa: Float[Array, ""]
+
+
+def _checked(fn):
+    """Refuse float64 arguments while x64 is off before `fn` (jitted) would truncate them."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        for a in (*args, *kwargs.values()):
+            dtype = getattr(a, "dtype", None)
+            if dtype is not None and jnp.issubdtype(dtype, jnp.floating):
+                if np.dtype(dtype) == np.float64:
+                    check_dtype(dtype)
+        return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def _dimension(d: Any) -> int:
@@ -111,6 +126,7 @@ def log_normalizer(kappa: ArrayLike, d: int) -> Float[Array, "..."]:
         ValueError: for d < 2 or a non-integer d.
     """
     d = _dimension(d)
+    _checked(lambda k: None)(kappa)
     order, kappa = _prepare(d / 2 - 1, kappa)
     return _log_normalizer_jit(kappa, order)
 
@@ -132,6 +148,7 @@ def mean_resultant_length(kappa: ArrayLike, d: int) -> Float[Array, "..."]:
     return iv_ratio(d / 2 - 1, kappa)
 
 
+@_checked
 @jax.jit
 def log_prob(x: ArrayLike, mu: ArrayLike, kappa: ArrayLike) -> Float[Array, "..."]:
     """log f(x; μ, κ) = log C_d(κ) + κ μᵀx.
@@ -179,6 +196,7 @@ def entropy(kappa: ArrayLike, d: int) -> Float[Array, "..."]:
     return -_log_normalizer_jit(kappa, order) - kappa * iv_ratio(order, kappa)
 
 
+@_checked
 @jax.jit
 def kl(
     mu_p: ArrayLike, kappa_p: ArrayLike, mu_q: ArrayLike, kappa_q: ArrayLike
@@ -277,6 +295,7 @@ def _sample_cosines(key, kappa, d: int, shape, dtype, max_rounds: int):
     return w, one_minus_w
 
 
+@_checked
 @functools.partial(jax.jit, static_argnames=("shape", "max_rounds"))
 def sample(
     key: PRNGKeyArray,
@@ -336,6 +355,7 @@ def _default_rtol(dtype) -> float:
     return 1e-12 if np.dtype(dtype).itemsize >= 8 else 1e-5
 
 
+@_checked
 @functools.partial(jax.jit, static_argnames=("d", "max_steps", "throw"))
 def kappa_mle(
     rbar: ArrayLike, d: int, *, rtol: float | None = None, max_steps: int = 20, throw: bool = True
@@ -439,6 +459,7 @@ def kappa_mle(
     return Solution(value=kappa, result=result, stats=stats)
 
 
+@_checked
 @functools.partial(jax.jit, static_argnames=("normalize", "max_steps", "throw"))
 def fit(
     X: ArrayLike,

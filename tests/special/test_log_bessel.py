@@ -1,6 +1,9 @@
 """Accuracy of log I_v, log K_v, their scaled forms and ratios against 50-digit references."""
 
 import math
+import os
+import subprocess
+import sys
 
 import jax.numpy as jnp
 import mpmath as mp
@@ -330,3 +333,31 @@ def test_negative_orders():
 def test_complex_input_is_refused():
     with pytest.raises(ValueError, match="complex"):
         log_iv(1.0, jnp.array([1.0 + 1.0j]))
+
+
+def test_float64_input_without_x64_is_refused():
+    # The library never flips x64; a float64 array with x64 off must not silently become float32.
+    code = (
+        "import numpy as np, jax.numpy as jnp\n"
+        "from sciml.special import log_iv\n"
+        "assert log_iv(np.float32(2.0), np.ones(3, np.float32)).dtype == jnp.float32\n"
+        "try:\n"
+        "    log_iv(2.0, np.ones(3))\n"
+        "except ValueError as e:\n"
+        "    assert 'x64' in str(e)\n"
+        "else:\n"
+        "    raise SystemExit('no error')\n"
+        "from sciml.special import vmf\n"
+        "calls = (lambda: vmf.fit(np.ones((3, 4))), lambda: vmf.log_normalizer(np.ones(2), 3))\n"
+        "for call in calls:\n"
+        "    try:\n"
+        "        call()\n"
+        "    except ValueError:\n"
+        "        pass\n"
+        "    else:\n"
+        "        raise SystemExit('no error from vmf')\n"
+    )
+    env = dict(os.environ, JAX_ENABLE_X64="0", JAX_PLATFORMS="cpu")
+    env.pop("XLA_FLAGS", None)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
