@@ -6,8 +6,6 @@ with SCIML_SMOKE=1 under nbmake.
 
 from pathlib import Path
 
-import nbformat
-
 CELLS = [
     (
         "markdown",
@@ -141,20 +139,7 @@ print("d/dκ of the log-likelihood at the fitted κ:", score)""",
 ]
 
 
-def build() -> nbformat.NotebookNode:
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {
-        "display_name": "Python 3",
-        "language": "python",
-        "name": "python3",
-    }
-    for kind, source in CELLS:
-        cell = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
-        notebook.cells.append(cell(source))
-    return notebook
-
-
 if __name__ == "__main__":
-    path = Path(__file__).resolve().parent / "02_special_functions.ipynb"
-    nbformat.write(build(), path)
-    print(f"wrote {path}")
+    from make_notebooks import write  # the one notebook writer (this folder is on sys.path)
+
+    write(Path(__file__).resolve().parent / "02_special_functions.ipynb", CELLS)
