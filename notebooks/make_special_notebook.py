@@ -33,7 +33,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import scipy.special as sc
 
-from sciml.special import iv_ratio, log_iv, log_kv, vmf
+from sciml.special import log_iv, log_kv, vmf
 
 SMOKE = bool(os.environ.get("SCIML_SMOKE"))
 N_GRID = 40 if SMOKE else 200""",
@@ -91,7 +91,7 @@ h = 1e-6
 fd_v = (log_iv(orders + h, args) - log_iv(jnp.maximum(orders - h, 0), args)) / (
     orders + h - jnp.maximum(orders - h, 0))
 fd_x = (log_iv(orders, args * (1 + h)) - log_iv(orders, args * (1 - h))) / (2 * h * args)
-for row in zip(orders, args, d_v, fd_v, d_x, fd_x):
+for row in zip(orders, args, d_v, fd_v, d_x, fd_x, strict=True):
     print("v={:6.1f} x={:7.3f}  d/dv {:+.10f} (fd {:+.10f})  d/dx {:+.10f} (fd {:+.10f})".format(
         *map(float, row)))""",
     ),
