@@ -8,7 +8,15 @@ import jax.numpy as jnp
 from jaxtyping import ArrayLike, Inexact
 
 from .._core import RESULTS, Solution
-from ._common import KrylovSystem, dot, finish, init_history, prepare_system, set_entry
+from ._common import (
+    KrylovSystem,
+    dot,
+    finish,
+    init_history,
+    initial_state,
+    prepare_system,
+    set_entry,
+)
 
 
 def cg(
@@ -92,17 +100,8 @@ def _solve(system: KrylovSystem, *, throw: bool) -> Solution:
     operator, precond, b = system.operator, system.preconditioner, system.b
     max_steps = system.max_steps
 
-    b_norm = jnp.sqrt(dot(b, b))
-    tol = jnp.maximum(system.rtol * b_norm, system.atol)
+    b_norm, tol, x, r = initial_state(system)
     tol2 = tol * tol
-    if system.x0 is None:
-        x = jnp.zeros_like(b)
-        r = b
-    else:
-        # SciPy returns x = 0 for b = 0 whatever x0 is; this also keeps rtol-only solves of
-        # b = 0 from running to max_steps.
-        x = jnp.where(b_norm == 0, jnp.zeros_like(b), system.x0)
-        r = b - operator.mv(x)
     rs = dot(r, r)
     if precond is None:
         z = r

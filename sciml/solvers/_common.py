@@ -192,6 +192,21 @@ def set_entry(x: Array, index: Any, value: Any) -> Array:
     return jax.lax.dynamic_update_index_in_dim(x, jnp.asarray(value, x.dtype), index, 0)
 
 
+def initial_state(system: KrylovSystem) -> tuple[Array, Array, Array, Array]:
+    """`(‖b‖, tol, x0, r0)`: the stopping threshold tol = max(rtol‖b‖, atol) and first residual.
+
+    SciPy returns x = 0 for b = 0 whatever x0 is; this also keeps rtol-only solves of b = 0 from
+    running to max_steps.
+    """
+    b = system.b
+    b_norm = norm(b)
+    tol = jnp.maximum(system.rtol * b_norm, system.atol)
+    if system.x0 is None:
+        return b_norm, tol, jnp.zeros_like(b), b
+    x = jnp.where(b_norm == 0, jnp.zeros_like(b), system.x0)
+    return b_norm, tol, x, b - system.operator.mv(x)
+
+
 def init_history(max_steps: int, initial: Real[Array, ""]) -> Real[Array, " max_steps+1"]:
     """A NaN-filled residual-history buffer of length `max_steps + 1` with entry 0 set."""
     return jnp.full(max_steps + 1, jnp.nan, dtype=initial.dtype).at[0].set(initial)

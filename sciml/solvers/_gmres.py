@@ -15,6 +15,7 @@ from ._common import (
     KrylovSystem,
     finish,
     init_history,
+    initial_state,
     norm,
     prepare_system,
     real_dtype,
@@ -157,15 +158,8 @@ def _solve(system: KrylovSystem, *, restart: int, throw: bool) -> Solution:
     def apply_precond(v):
         return v if precond is None else precond.mv(v)
 
-    b_norm = norm(b)
-    tol = jnp.maximum(system.rtol * b_norm, system.atol)
+    b_norm, tol, x, r = initial_state(system)
     safe_b_norm = jnp.where(b_norm == 0, 1, b_norm)
-    if system.x0 is None:
-        x = jnp.zeros_like(b)
-        r = b
-    else:
-        x = jnp.where(b_norm == 0, jnp.zeros_like(b), system.x0)
-        r = b - operator.mv(x)
     r_norm = norm(r)
     Mb_norm = b_norm if precond is None else norm(precond.mv(b))
     ptol = Mb_norm * jnp.minimum(1, tol / safe_b_norm)
