@@ -7,6 +7,13 @@ GCRO-DR carrying the recycle space from one system to the next (`solve_chain`,
 `helmholtz_family`; by name in `FAMILIES`) map one parameter array to its linear system.
 """
 
+from ._dataset import (
+    Dataset as Dataset,
+    GenerationReport as GenerationReport,
+    finalize_dataset as finalize_dataset,
+    generate_dataset as generate_dataset,
+    load_dataset as load_dataset,
+)
 from ._families import (
     FAMILIES as FAMILIES,
     AbstractFamily as AbstractFamily,
