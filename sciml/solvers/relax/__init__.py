@@ -1,21 +1,29 @@
 """Learning to relax: bandits that tune the SOR/SSOR ω across a sequence of linear systems.
 
 Learners are pure, jittable state machines (`init`, `select(state, key, context)`,
-`update(state, loss, context)`) over a grid of ω; `run` drives one over a whole sequence under
-`lax.scan`, `fixed` gives the counts of a fixed ω, and `grid_iterations`, `best_fixed`,
-`instance_optimal` and `young` the comparators.
+`update(state, loss, context)`) over a grid of ω; `relax(sequence, solver, learner, key=...)`
+(alias `run`) drives one over a whole sequence under `lax.scan`, `fixed` gives the counts of a
+fixed ω, and `grid_iterations` + `best_fixed` / `instance_optimal` (brute force on a grid),
+`search_best_fixed` / `search_instance_optimal` (golden-section search on the fine grid) and
+`young` the comparators.
 """
 
 from ._chebcb import ChebCB as ChebCB, ChebState as ChebState
 from ._run import (
     RelaxResult as RelaxResult,
     best_fixed as best_fixed,
+    fine_grid as fine_grid,
     fixed as fixed,
+    golden_section_index as golden_section_index,
     grid_iterations as grid_iterations,
     instance_optimal as instance_optimal,
+    relax as relax,
     run as run,
+    search_best_fixed as search_best_fixed,
+    search_instance_optimal as search_instance_optimal,
     young as young,
 )
+from ._sampling import sample_arm as sample_arm
 from ._tsallis import (
     TsallisCBState as TsallisCBState,
     TsallisINF as TsallisINF,

@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from ._sampling import sample_arm
+
 _BOX_STEPS = 500  # projected-gradient steps of the box-constrained refit (m ≤ ~10 unknowns)
 
 
@@ -140,7 +142,7 @@ class ChebCB(eqx.Module):
 
     def select(self, state: ChebState, key: PRNGKeyArray, context: Any):
         p = self.probabilities(state, context)
-        arm = jax.random.choice(key, self.num_arms, p=p).astype(jnp.int32)
+        arm = sample_arm(key, p)
         prediction = state.theta[arm] @ self.features(context)
         state = eqx.tree_at(lambda s: (s.arm, s.prediction, s.prob), state, (arm, prediction, p))
         return arm, state

@@ -1,13 +1,18 @@
 """Run a learner (or a fixed ω) over a whole sequence of linear systems under `lax.scan`."""
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._sor import sor, ssor_pcg, young_omega
+
+Solver = Literal["sor", "sor_red_black", "ssor_pcg"] | Callable[..., Any]
+_SOLVERS = ("sor", "sor_red_black", "ssor_pcg")
 
 
 class RelaxResult(eqx.Module):
@@ -16,7 +21,7 @@ class RelaxResult(eqx.Module):
     Attributes:
         omega: the relaxation factor used on each instance, shape (T,).
         iterations: the solver's iteration (sweep) count on each instance, shape (T,).
-        cumulative: the running total of `iterations`, shape (T,).
+        cumulative: the cumulative cost, the running total of `iterations`, shape (T,).
         arm: the index of ω in the learner's grid, shape (T,) (−1 for fixed runs).
     """
 
@@ -27,22 +32,45 @@ class RelaxResult(eqx.Module):
 
     @property
     def total(self) -> Int[Array, ""]:
+        """The total cost, `cumulative[-1]`."""
         return self.cumulative[-1]
 
 
-def _check_method(method: str) -> None:
-    if method not in ("sor", "ssor_pcg"):
-        raise ValueError(f"`method` must be 'sor' or 'ssor_pcg', got {method!r}.")
+def _check_solver(solver: Any) -> None:
+    if callable(solver):
+        return
+    if solver not in _SOLVERS:
+        raise ValueError(
+            f"`solver` (`method` of `fixed`/`run`) must be one of {_SOLVERS} or a callable "
+            f"`solver(A, b, *, omega, x0, rtol, max_steps, throw) -> Solution`, got {solver!r}."
+        )
 
 
-def _solve_count(op, b, x0, omega, method, rtol, max_steps):
-    if method == "sor":
+def _check_learner(learner: Any) -> None:
+    missing = [
+        name for name in ("omegas", "init", "select", "update") if not hasattr(learner, name)
+    ]
+    if missing:
+        raise ValueError(
+            f"`learner` lacks {missing}: pass `TsallisINF`, `TsallisINFCB`, `ChebCB` or an object "
+            f"with `omegas`, `init()`, `select(state, key, context)` and "
+            f"`update(state, loss, context)`."
+        )
+
+
+def _solve_count(op, b, x0, omega, solver, rtol, max_steps):
+    if solver in ("sor", "sor_red_black"):
         # The SOR cost of "Learning to Relax": sweeps from x0 = 0 until the residual drops
         # by rtol.
-        sol = sor(op, b, omega=omega, rtol=rtol, max_steps=max_steps, throw=False)
-    else:
+        ordering = "lexicographic" if solver == "sor" else "red_black"
+        sol = sor(
+            op, b, omega=omega, rtol=rtol, max_steps=max_steps, ordering=ordering, throw=False
+        )
+    elif solver == "ssor_pcg":
         sol = ssor_pcg(op, b, omega=omega, x0=x0, rtol=rtol, max_steps=max_steps, throw=False)
-    return sol.stats["num_steps"]
+    else:
+        sol = solver(op, b, omega=omega, x0=x0, rtol=rtol, max_steps=max_steps, throw=False)
+    return jnp.asarray(sol.stats["num_steps"], jnp.int32)
 
 
 def _instances(seq: Any):
@@ -52,12 +80,12 @@ def _instances(seq: Any):
     return seq.operators, seq.rhs, initial, seq.context
 
 
-def run(
-    seq: Any,
+def relax(
+    sequence: Any,
+    solver: Solver,
     learner: Any,
     *,
     key: PRNGKeyArray,
-    method: Literal["sor", "ssor_pcg"] = "sor",
     rtol: float = 1e-8,
     max_steps: int = 10_000,
 ) -> RelaxResult:
@@ -65,40 +93,70 @@ def run(
 
     Instance t: `arm, state = learner.select(state, key_t, context_t)`, solve with
     ω = `learner.omegas[arm]`, then `state = learner.update(state, iterations, context_t)`.
-    The loop is one `lax.scan`; the keys are `jax.random.split(key, T)`, so the same key gives
-    the same actions on every backend (as long as the iteration counts agree).
+    The whole sequence is one `lax.scan` inside one `jit`; the keys are
+    `jax.random.split(key, T)` and the learners draw arms with `sample_arm` (an exact uniform
+    from the key's bits against a fixed-order CDF), so the same key gives the same actions on
+    CPU, GPU and TPU as long as the iteration counts agree; see `sample_arm` for the one,
+    rounding-level, way they can part.
 
     Args:
-        seq: a sequence pytree with batched `operators`, `rhs` (T, n), `context` (T,) and
+        sequence: a sequence pytree with batched `operators`, `rhs` (T, n), `context` (T,) and
             optionally `initial` (T, n) warm starts (e.g. `sciml.problems.shifted_laplacians`,
             `sciml.problems.heat_sequence`).
+        solver: `"sor"` (lexicographic SOR, sweeps from x0 = 0 until ‖b − Ax‖ ≤ rtol‖b‖; the
+            cost of "Learning to Relax"), `"sor_red_black"` (the same with the red–black
+            ordering: fully parallel, for GPUs/TPUs; grid stencil sequences only; its counts
+            differ from the lexicographic ones), `"ssor_pcg"` (SSOR-PCG warm-started at
+            `initial`, MATLAB `pcg` semantics), or a callable with the signature of `sor`:
+            `solver(A, b, *, omega, x0, rtol, max_steps, throw) -> Solution`, called with the
+            warm start (zeros if the sequence has none) and `throw=False`; its cost is
+            `stats["num_steps"]`.
         learner: `TsallisINF`, `TsallisINFCB`, `ChebCB` or any object with `omegas`, `init`,
             `select` and `update`.
         key: PRNG key.
-        method: `"sor"` (sweeps from x0 = 0, tolerance relative to ‖b‖) or `"ssor_pcg"`
-            (warm-started SSOR-PCG, MATLAB `pcg` semantics).
-        rtol: solver tolerance.
-        max_steps: solver iteration cap.
+        rtol: solver tolerance (traced: changing it does not recompile).
+        max_steps: solver iteration cap (static int).
 
     Returns:
-        A `RelaxResult`.
+        A `RelaxResult`: per-instance `omega`, `iterations`, `cumulative` cost and `arm`.
 
     Raises:
-        ValueError: for an unknown `method`.
+        ValueError: for an unknown `solver` or a learner without the state-machine methods.
+
+    References:
+        Khodak, Chow, Balcan, Talwalkar, "Learning to Relax: Setting Solver Parameters Across a
+        Sequence of Linear System Instances", ICLR 2024.
     """
-    _check_method(method)
-    return _run(seq, learner, key, method, jnp.asarray(rtol), max_steps)
+    _check_solver(solver)
+    _check_learner(learner)
+    return _relax(sequence, learner, key, solver, jnp.asarray(rtol), max_steps)
+
+
+def run(
+    seq: Any,
+    learner: Any,
+    *,
+    key: PRNGKeyArray,
+    method: Solver = "sor",
+    rtol: float = 1e-8,
+    max_steps: int = 10_000,
+) -> RelaxResult:
+    """`relax(seq, method, learner, key=key, rtol=rtol, max_steps=max_steps)` (an alias).
+
+    Kept for the keyword form `run(seq, learner, key=..., method="ssor_pcg")`; see `relax`.
+    """
+    return relax(seq, method, learner, key=key, rtol=rtol, max_steps=max_steps)
 
 
 @eqx.filter_jit
-def _run(seq, learner, key, method, rtol, max_steps):
+def _relax(seq, learner, key, solver, rtol, max_steps):
     keys = jax.random.split(key, seq.rhs.shape[0])
 
     def step(state, inputs):
         k, op, b, x0, c = inputs
         arm, state = learner.select(state, k, c)
         omega = learner.omegas[arm]
-        count = _solve_count(op, b, x0, omega, method, rtol, max_steps)
+        count = _solve_count(op, b, x0, omega, solver, rtol, max_steps)
         state = learner.update(state, count, c)
         return state, (omega, count, arm)
 
@@ -110,53 +168,75 @@ def fixed(
     seq: Any,
     omega: Any,
     *,
-    method: Literal["sor", "ssor_pcg"] = "sor",
+    method: Solver = "sor",
     rtol: float = 1e-8,
     max_steps: int = 10_000,
 ) -> RelaxResult:
     """The iteration counts of a fixed ω (scalar) or per-instance ω (shape (T,)) on a sequence.
 
     Args:
-        seq: see `run`.
+        seq: see `relax`.
         omega: a scalar or one ω per instance; traced (changing it never recompiles).
-        method, rtol, max_steps: see `run`.
+        method: the solver, as `relax`'s `solver`.
+        rtol, max_steps: see `relax`.
 
     Returns:
         A `RelaxResult` (arm = −1).
     """
-    _check_method(method)
+    _check_solver(method)
     T = seq.rhs.shape[0]
     omegas = jnp.broadcast_to(jnp.asarray(omega, seq.rhs.dtype), (T,))
-    return _fixed(seq, omegas, method, jnp.asarray(rtol), max_steps)
+    counts = _fixed_counts(seq, omegas, method, jnp.asarray(rtol), max_steps)
+    return RelaxResult(omegas, counts, jnp.cumsum(counts), jnp.full(T, -1, jnp.int32))
 
 
 @eqx.filter_jit
-def _fixed(seq, omegas, method, rtol, max_steps):
-    T = omegas.shape[0]
-
+def _fixed_counts(seq, omegas, method, rtol, max_steps):
     def step(_, inputs):
         w, op, b, x0, _c = inputs
         return None, _solve_count(op, b, x0, w, method, rtol, max_steps)
 
-    _, counts = jax.lax.scan(step, None, (omegas, *_instances(seq)))
-    return RelaxResult(omegas, counts, jnp.cumsum(counts), jnp.full(T, -1, jnp.int32))
+    return jax.lax.scan(step, None, (omegas, *_instances(seq)))[1]
+
+
+def fine_grid(lo: float = 1.0, hi: float = 1.95, step: float = 0.01, *, dtype=None):
+    """The comparators' grid of ω: `lo, lo + step, …, hi` (default 1.00…1.95, 96 points).
+
+    The method note's "0.01 grid" of the shifted-Laplacian best fixed ω and the 96-point grid
+    of the heat runs.
+    """
+    count = int(round((hi - lo) / step)) + 1
+    return jnp.asarray(np.linspace(lo, hi, count), dtype)
 
 
 def grid_iterations(
     seq: Any,
     omegas: Any,
     *,
-    method: Literal["sor", "ssor_pcg"] = "sor",
+    method: Solver = "sor",
     rtol: float = 1e-8,
     max_steps: int = 10_000,
+    batch_size: int | None = None,
 ) -> Int[Array, "G T"]:
-    """Iteration counts of every ω of a grid on every instance, shape (len(omegas), T)."""
-    return jnp.stack(
-        [
-            fixed(seq, w, method=method, rtol=rtol, max_steps=max_steps).iterations
-            for w in jnp.asarray(omegas)
-        ]
-    )
+    """Iteration counts of every ω of a grid on every instance, shape (len(omegas), T).
+
+    One jitted computation: `lax.map` over the grid, `batch_size` ω at a time under `vmap`
+    (the vmapped solves run in lockstep to the slowest member's count: worth it on GPUs, or
+    when the overhead of small sweeps dominates).
+    """
+    _check_solver(method)
+    omegas = jnp.asarray(omegas, seq.rhs.dtype)
+    return _grid_counts(seq, omegas, method, jnp.asarray(rtol), max_steps, batch_size)
+
+
+@eqx.filter_jit
+def _grid_counts(seq, omegas, method, rtol, max_steps, batch_size):
+    T = seq.rhs.shape[0]
+
+    def one(w):
+        return _fixed_counts(seq, jnp.broadcast_to(w, (T,)), method, rtol, max_steps)
+
+    return jax.lax.map(one, omegas, batch_size=batch_size)
 
 
 def best_fixed(grid_counts: Int[Array, "G T"], omegas: Any) -> tuple[Any, Any]:
@@ -170,6 +250,156 @@ def instance_optimal(grid_counts: Int[Array, "G T"], omegas: Any) -> tuple[Any, 
     """The per-instance best ω on a grid: `(omega (T,), iterations (T,))`."""
     i = jnp.argmin(grid_counts, axis=0)
     return jnp.asarray(omegas)[i], jnp.min(grid_counts, axis=0)
+
+
+_WORST = np.iinfo(np.int32).max  # the value of grid points past the end
+
+
+def _fibonacci(n: int) -> list[int]:
+    fib = [0, 1, 1, 2, 3]
+    while fib[-1] < n - 1:
+        fib.append(fib[-1] + fib[-2])
+    return fib
+
+
+def golden_section_index(
+    evaluate: Callable[[Int[Array, ""]], Int[Array, ""]], n: int
+) -> tuple[Int[Array, ""], Int[Array, ""]]:
+    """Minimise an integer-valued function of a grid index 0 … n−1 by Fibonacci search.
+
+    The discrete golden-section search: the bracket [a, a + F_m] shrinks to
+    [a, a + F_{m−1}] per step with one new evaluation, until four points are left, which are
+    compared directly; m evaluations in all for n ≤ F_m + 1 (12 for n = 96, instead of 96).
+    Exact for unimodal functions (ties go left); the counts of SOR and SSOR-PCG as a function
+    of ω are unimodal up to plateaus of equal integers. Indices past the end count as
+    int32 max. Jittable and vmappable (the loop length is static).
+
+    Args:
+        evaluate: index (int32 scalar) -> value (integer scalar).
+        n: grid size (static int ≥ 1).
+
+    Returns:
+        `(index, value)` of the minimum found.
+    """
+    fib = _fibonacci(n)
+    m_top = len(fib) - 1
+    fib_table = jnp.asarray(fib, jnp.int32)
+
+    def value(i):
+        inside = i < n
+        v = evaluate(jnp.minimum(i, n - 1).astype(jnp.int32))
+        return jnp.where(inside, jnp.asarray(v, jnp.int32), _WORST)
+
+    def both(i, j):
+        return jax.vmap(value)(jnp.stack([i, j]))
+
+    a = jnp.asarray(0, jnp.int32)
+    f1, f2 = both(fib_table[m_top - 2], fib_table[m_top - 1])
+
+    def step(s, carry):
+        a, f1, f2 = carry
+        m = m_top - s
+        go_left = f1 <= f2
+        # Left: the bracket becomes [a, a + F_{m-1}], old x1 is the new x2.
+        # Right: it becomes [x1, x1 + F_{m-1}], old x2 is the new x1.
+        new_a = jnp.where(go_left, a, a + fib_table[m - 2])
+        probe = jnp.where(go_left, a + fib_table[m - 3], new_a + fib_table[m - 2])
+        f_new = value(probe)
+        return (
+            new_a,
+            jnp.where(go_left, f_new, f2),
+            jnp.where(go_left, f1, f_new),
+        )
+
+    a, f1, f2 = jax.lax.fori_loop(0, m_top - 4, step, (a, f1, f2))
+    # Four points a … a + 3 remain; f1, f2 are the values at a + 1, a + 2.
+    f0, f3 = both(a, a + 3)
+    values = jnp.stack([f0, f1, f2, f3])
+    best = jnp.argmin(values)
+    return a + best.astype(jnp.int32), values[best]
+
+
+def _grid(seq, omegas):
+    return fine_grid(dtype=seq.rhs.dtype) if omegas is None else jnp.asarray(omegas, seq.rhs.dtype)
+
+
+def search_best_fixed(
+    seq: Any,
+    omegas: Any = None,
+    *,
+    method: Solver = "sor",
+    rtol: float = 1e-8,
+    max_steps: int = 10_000,
+) -> tuple[Float[Array, ""], Int[Array, ""]]:
+    """The best fixed ω in hindsight over a fine grid, by golden-section search on the total.
+
+    Each evaluation runs the whole sequence at one ω (`fixed`); the Fibonacci search
+    (`golden_section_index`) needs 12 of them for the default 96-point grid 1.00, 1.01, …,
+    1.95 instead of 96. Use `grid_iterations` + `best_fixed` for the brute-force answer.
+
+    Args:
+        seq: see `relax`.
+        omegas: an increasing grid of ω (default `fine_grid()`).
+        method, rtol, max_steps: see `fixed`.
+
+    Returns:
+        `(omega, total)`.
+    """
+    _check_solver(method)
+    omegas = _grid(seq, omegas)
+    return _search_best_fixed(seq, omegas, method, jnp.asarray(rtol), max_steps)
+
+
+@eqx.filter_jit
+def _search_best_fixed(seq, omegas, method, rtol, max_steps):
+    T = seq.rhs.shape[0]
+
+    def total(i):
+        w = jnp.broadcast_to(omegas[i], (T,))
+        return jnp.sum(_fixed_counts(seq, w, method, rtol, max_steps))
+
+    i, value = golden_section_index(total, omegas.shape[0])
+    return omegas[i], value
+
+
+def search_instance_optimal(
+    seq: Any,
+    omegas: Any = None,
+    *,
+    method: Solver = "sor",
+    rtol: float = 1e-8,
+    max_steps: int = 10_000,
+    batch_size: int | None = None,
+) -> tuple[Float[Array, " T"], Int[Array, " T"]]:
+    """The instance-optimal ω over a fine grid: a golden-section search per instance.
+
+    Args:
+        seq: see `relax`.
+        omegas: an increasing grid of ω (default `fine_grid()`).
+        method, rtol, max_steps: see `fixed`.
+        batch_size: instances searched together under `vmap` (`lax.map`'s `batch_size`;
+            default one at a time).
+
+    Returns:
+        `(omega (T,), iterations (T,))`.
+    """
+    _check_solver(method)
+    omegas = _grid(seq, omegas)
+    return _search_instances(seq, omegas, method, jnp.asarray(rtol), max_steps, batch_size)
+
+
+@eqx.filter_jit
+def _search_instances(seq, omegas, method, rtol, max_steps, batch_size):
+    def one(inputs):
+        op, b, x0, _c = inputs
+
+        def count(i):
+            return _solve_count(op, b, x0, omegas[i], method, rtol, max_steps)
+
+        i, value = golden_section_index(count, omegas.shape[0])
+        return omegas[i], value
+
+    return jax.lax.map(one, _instances(seq), batch_size=batch_size)
 
 
 @eqx.filter_jit

@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from ._sampling import sample_arm
+
 # Newton's iteration for the normaliser converges quadratically once it is near the root and
 # gains a factor ~1.5 per step before that; 60 steps bound it even for thousands of arms.
 _NEWTON_STEPS = 60
@@ -119,7 +121,7 @@ class TsallisINF(eqx.Module):
     ) -> tuple[Int[Array, ""], TsallisState]:
         """Draw the next arm; returns `(arm, state)` with the play recorded in the state."""
         p = self.probabilities(state)
-        arm = jax.random.choice(key, self.num_arms, p=p / jnp.sum(p)).astype(jnp.int32)
+        arm = sample_arm(key, p)
         return arm, eqx.tree_at(lambda s: (s.arm, s.prob), state, (arm, p))
 
     def update(self, state: TsallisState, loss: Any, context: Any = None) -> TsallisState:

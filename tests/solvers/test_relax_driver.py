@@ -1,0 +1,169 @@
+"""The sequence driver `relax`, the golden-section comparators and the backend-stable sampler."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sciml.problems import shifted_laplacians
+from sciml.solvers import relax, sor, ssor_pcg
+from sciml.solvers.relax._sampling import _uniform
+
+
+@pytest.fixture(scope="module")
+def small_sequence():
+    return shifted_laplacians(jax.random.key(11), 8, variance="high", grid=6)
+
+
+# ---------------------------------------------------------------- relax(sequence, solver, ...)
+
+
+def test_relax_is_run_and_returns_cumulative_cost(small_sequence):
+    seq = small_sequence
+    learner = relax.TsallisINF(jnp.linspace(1.0, 1.9, 4))
+    out = relax.relax(seq, "sor", learner, key=jax.random.key(0))
+    alias = relax.run(seq, learner, key=jax.random.key(0), method="sor")
+    np.testing.assert_array_equal(out.arm, alias.arm)
+    np.testing.assert_array_equal(out.iterations, alias.iterations)
+    np.testing.assert_array_equal(out.cumulative, np.cumsum(out.iterations))
+    assert int(out.total) == int(np.sum(out.iterations))
+    np.testing.assert_array_equal(out.omega, learner.omegas[out.arm])
+    assert out.omega.shape == out.iterations.shape == out.arm.shape == (8,)
+
+
+def test_relax_accepts_a_solver_callable_and_red_black(small_sequence):
+    seq = small_sequence
+    learner = relax.TsallisINF(jnp.linspace(1.0, 1.9, 4))
+    key = jax.random.key(1)
+    named = relax.relax(seq, "sor", learner, key=key)
+    # A callable with the sor signature gets x0 = zeros here (no warm starts): same counts.
+    called = relax.relax(seq, sor, learner, key=key)
+    np.testing.assert_array_equal(named.iterations, called.iterations)
+    red_black = relax.relax(seq, functools.partial(sor, ordering="red_black"), learner, key=key)
+    by_name = relax.relax(seq, "sor_red_black", learner, key=key)
+    np.testing.assert_array_equal(red_black.iterations, by_name.iterations)
+    for t in (0, 7):
+        direct = sor(seq.operator(t), seq.rhs[t], omega=by_name.omega[t], ordering="red_black")
+        assert int(direct.stats["num_steps"]) == int(by_name.iterations[t])
+    pcg = relax.relax(seq, ssor_pcg, learner, key=key)
+    assert int(pcg.total) < int(named.total)  # SSOR-PCG needs far fewer iterations than SOR
+
+
+def test_relax_bad_input(small_sequence):
+    learner = relax.TsallisINF(jnp.linspace(1.0, 1.9, 4))
+    with pytest.raises(ValueError, match="solver"):
+        relax.relax(small_sequence, "jacobi", learner, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="learner"):
+        relax.relax(small_sequence, "sor", object(), key=jax.random.key(0))
+    with pytest.raises(ValueError, match="solver"):
+        relax.fixed(small_sequence, 1.2, method="sor_lexicographic")
+
+
+def test_relax_rtol_is_traced(small_sequence):
+    learner = relax.TsallisINF(jnp.linspace(1.0, 1.9, 4))
+    traces = []
+
+    def counting_sor(*args, **kwargs):
+        traces.append(None)  # runs at trace time only
+        return sor(*args, **kwargs)
+
+    loose = relax.relax(small_sequence, counting_sor, learner, key=jax.random.key(0), rtol=1e-4)
+    tight = relax.relax(small_sequence, counting_sor, learner, key=jax.random.key(0), rtol=1e-6)
+    assert len(traces) == 1
+    assert int(loose.total) < int(tight.total)
+
+
+# ------------------------------------------------------------ golden-section comparators
+
+
+def _unimodal_cases(n, rng):
+    """Strictly unimodal integer sequences of length n with the minimum anywhere."""
+    cases = [np.arange(n)[::-1], np.arange(n)]  # minimum at the last / the first index
+    i = np.arange(n)
+    for _ in range(4):
+        centre = rng.integers(0, n)
+        slope_left, slope_right = rng.uniform(0.5, 30, size=2)
+        values = np.where(i < centre, slope_left * (centre - i), slope_right * (i - centre))
+        cases.append(np.floor(values * 10 + i * 1e-3).astype(np.int64) + rng.integers(5, 50))
+    return np.stack(cases)
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 5, 14, 89, 96, 97])
+def test_golden_section_index_finds_the_minimum_of_unimodal_sequences(n):
+    cases = _unimodal_cases(n, np.random.default_rng(n))
+
+    @jax.jit
+    @jax.vmap
+    def search(table):
+        return relax.golden_section_index(lambda i: table[i], n)
+
+    index, value = search(jnp.asarray(cases, jnp.int32))
+    np.testing.assert_array_equal(value, cases.min(axis=1))
+    np.testing.assert_array_equal(cases[np.arange(len(cases)), np.asarray(index)], cases.min(1))
+
+
+def test_golden_section_index_counts_evaluations():
+    # 12 evaluations for the 96-point grid (vs 96 for brute force)
+    seen = []
+
+    def evaluate(i):
+        jax.debug.callback(lambda v: seen.append(int(v)), i)
+        return jnp.abs(i - 37).astype(jnp.int32)
+
+    index, _ = jax.jit(lambda: relax.golden_section_index(evaluate, 96))()
+    jax.effects_barrier()
+    assert int(index) == 37
+    assert len(seen) == 12
+
+
+def test_searches_equal_brute_force_on_the_fine_grid(small_sequence):
+    seq = small_sequence
+    grid = relax.fine_grid()
+    assert grid.shape == (96,)
+    np.testing.assert_allclose(np.asarray(grid)[[0, 1, -1]], [1.0, 1.01, 1.95])
+    counts = relax.grid_iterations(seq, grid, batch_size=48)
+    assert counts.shape == (96, 8)
+    brute_omega, brute_total = relax.best_fixed(counts, grid)
+    omega, total = relax.search_best_fixed(seq)
+    assert int(total) == int(brute_total)
+    assert int(counts[int(np.argmin(np.abs(np.asarray(grid) - float(omega))))].sum()) == int(total)
+    _, brute_each = relax.instance_optimal(counts, grid)
+    omega_each, each = relax.search_instance_optimal(seq, batch_size=4)
+    np.testing.assert_array_equal(each, brute_each)
+    # the ω found gives the count found
+    np.testing.assert_array_equal(relax.fixed(seq, omega_each).iterations, each)
+
+
+# ------------------------------------------------------------------------------- sampling
+
+
+def test_sample_arm_frequencies_match_the_distribution():
+    p = jnp.asarray([0.5, 0.0, 0.2, 0.25, 0.05])
+    keys = jax.random.split(jax.random.key(3), 40_000)
+    arms = np.asarray(jax.vmap(lambda k: relax.sample_arm(k, p))(keys))
+    freq = np.bincount(arms, minlength=5) / arms.size
+    assert freq[1] == 0  # a zero-probability arm is never drawn
+    # 4 binomial standard deviations at n = 40 000 are ≤ 0.01
+    np.testing.assert_allclose(freq, np.asarray(p), atol=0.01)
+    # unnormalised weights give the same draws as normalised ones
+    again = np.asarray(jax.vmap(lambda k: relax.sample_arm(k, 3 * p))(keys[:200]))
+    np.testing.assert_array_equal(again, arms[:200])
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_sample_arm_uniform_is_an_exact_dyadic_rational(dtype):
+    keys = jax.random.split(jax.random.key(4), 256)
+    u = np.asarray(jax.vmap(lambda k: _uniform(k, dtype))(keys)).astype(np.float64)
+    bits = 24 if dtype == jnp.float32 else 32
+    scaled = u * 2.0**bits
+    np.testing.assert_array_equal(scaled, np.round(scaled))
+    assert np.all((u >= 0) & (u < 1))
+    assert relax.sample_arm(keys[0], jnp.ones(3, dtype)).dtype == jnp.int32
+
+
+def test_sample_arm_is_the_same_under_jit_and_eagerly():
+    p = jnp.asarray([0.1, 0.3, 0.6])
+    for k in jax.random.split(jax.random.key(5), 20):
+        assert int(relax.sample_arm(k, p)) == int(jax.jit(relax.sample_arm)(k, p))
