@@ -135,8 +135,7 @@ def run(args: argparse.Namespace) -> int:
     import jax
 
     from sciml._core import OutputExistsError, check_tolerances
-    from sciml.operators.datagen import FAMILIES, generate_dataset
-    from sciml.operators.datagen import _distributed as dist
+    from sciml.operators.datagen import FAMILIES, _distributed as dist, generate_dataset
 
     if args.family not in FAMILIES:
         raise UsageError(
@@ -225,4 +224,3 @@ def run(args: argparse.Namespace) -> int:
                 f"{out / 'dataset.npz'}); raise --max-steps or loosen --rtol."
             )
     return 0
-
