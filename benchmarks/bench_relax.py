@@ -7,7 +7,12 @@ of issue 5; writes everything as JSON with `--out`. Examples:
 
     python benchmarks/bench_relax.py                          # T = 5000, 3 seeds, heat nx = 25
     python benchmarks/bench_relax.py --T 1000 --seeds 1 --nx 25,50
-    python benchmarks/bench_relax.py --skip-laplacian --nx 50
+    python benchmarks/bench_relax.py --skip-laplacian --nx 100 --heat-seeds 1
+
+Comparators: the paper's fixed ω, the best fixed ω in hindsight and the instance-optimal ω on
+the 0.01 grid 1.00…1.95 (golden-section search: `relax.search_best_fixed`,
+`relax.search_instance_optimal`), Young's ω*(A_t). The shifted-Laplacian seed 0 also times the
+whole sequence at ω = 1.8 against host loops (pyamg lexicographic SOR, NumPy red–black SOR).
 """
 
 import argparse
@@ -28,6 +33,9 @@ import numpy as np  # noqa: E402
 from sciml.problems import heat_sequence, shifted_laplacians  # noqa: E402
 from sciml.solvers import relax  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_check_relax import numpy_red_black_loop  # noqa: E402
+
 GRID = np.linspace(1.0, 1.95, 20)  # the learners' arms (final repository version)
 FIXED = [1.0, 1.2, 1.4, 1.6, 1.8]  # the paper's fixed comparators
 HEAT_FIXED = [1.0, 1.3, 1.5, 1.75, 1.95]
@@ -40,23 +48,18 @@ def _timed(fn):
     return out, time.perf_counter() - start
 
 
-def laplacian(variance: str, seed: int, T: int) -> dict:
+def laplacian(variance: str, seed: int, T: int, wall: bool) -> dict:
     seq = shifted_laplacians(jax.random.key(seed), T, variance=variance)
     out = {"variance": variance, "seed": seed, "T": T, "fixed": {}, "learners": {}}
-    # Every arm of the learners' grid, so "best fixed" and "instance-optimal" are over it.
-    counts = {}
-    for w in GRID:
-        res, wall = _timed(lambda w=w: relax.fixed(seq, float(w)))
-        counts[round(float(w), 2)] = np.asarray(res.iterations)
     for w in FIXED:
-        if round(w, 2) not in counts:
-            counts[round(w, 2)] = np.asarray(relax.fixed(seq, w).iterations)
-    out["fixed"] = {str(w): int(c.sum()) for w, c in sorted(counts.items())}
-    grid_counts = np.stack([counts[round(float(w), 2)] for w in GRID])
-    best = int(np.argmin(grid_counts.sum(1)))
-    out["best_fixed"] = {"omega": float(GRID[best]), "total": int(grid_counts[best].sum())}
-    out["instance_optimal_grid"] = int(grid_counts.min(0).sum())
-    young_omega, wall = _timed(lambda: relax.young(seq))
+        out["fixed"][str(w)] = int(relax.fixed(seq, w).total)
+    # The comparators of the method note: best fixed ω on the 0.01 grid 1.00…1.95 and the
+    # per-instance best ω on the same grid, both by golden-section (Fibonacci) search.
+    (best_w, best_total), wall_s = _timed(lambda: relax.search_best_fixed(seq))
+    out["best_fixed"] = {"omega": float(best_w), "total": int(best_total), "wall_s": wall_s}
+    (_, inst), wall_s = _timed(lambda: relax.search_instance_optimal(seq))
+    out["instance_optimal"] = {"total": int(inst.sum()), "wall_s": wall_s}
+    young_omega = relax.young(seq)
     out["young"] = int(relax.fixed(seq, young_omega).total)
     learners = {
         "TsallisINF": relax.TsallisINF(jnp.asarray(GRID)),
@@ -64,49 +67,80 @@ def laplacian(variance: str, seed: int, T: int) -> dict:
         "ChebCB": relax.ChebCB(jnp.asarray(GRID), 6, -0.15, 0.65),
     }
     for name, learner in learners.items():
-        res, wall = _timed(
-            lambda learner=learner: relax.run(seq, learner, key=jax.random.key(seed))
+        res, wall_s = _timed(
+            lambda learner=learner: relax.relax(seq, "sor", learner, key=jax.random.key(seed))
         )
         its = np.asarray(res.iterations)
         out["learners"][name] = {
             "total": int(its.sum()),
             "last_1000_mean": float(its[-1000:].mean()),
-            "wall_s": wall,
+            "wall_s": wall_s,
         }
-    # Wall time of a fixed-ω run vs a SciPy/pyamg loop doing the same sweeps (first 200).
-    res, wall = _timed(lambda: relax.fixed(seq, 1.8))
-    out["wall_fixed_1.8_s"] = wall
-    out["pyamg_loop_s_per_instance_1.8"] = _pyamg_loop(seq, 1.8, 200)
+    if wall:
+        out["wall"] = wall_times(seq, 1.8)
     return out
 
 
-def _pyamg_loop(seq, omega, count):
+def wall_times(seq, omega: float) -> dict:
+    """The whole sequence at a fixed ω: sciml (one jitted scan) vs host loops, same sweeps.
+
+    Lexicographic SOR against a Python loop over `pyamg.relaxation.relaxation.sor` (C++
+    sweeps) with a NumPy residual; red–black SOR against the NumPy red–black loop of
+    `gpu_check_relax.py` (vectorised colour updates, the same arithmetic). Compile time is
+    separated from run time by a second call.
+    """
+    out = {"omega": omega, "T": len(seq)}
+    for solver in ("sor", "sor_red_black"):
+        first, first_s = _timed(lambda solver=solver: relax.fixed(seq, omega, method=solver))
+        second, run_s = _timed(lambda solver=solver: relax.fixed(seq, omega, method=solver))
+        out[solver] = {
+            "sweeps": int(second.total),
+            "first_call_s": first_s,
+            "run_s": run_s,
+            "compile_s": max(first_s - run_s, 0.0),
+        }
+    counts, loop_s = _pyamg_loop(seq, omega)
+    out["sor"]["pyamg_loop_s"] = loop_s
+    out["sor"]["pyamg_sweeps_equal"] = bool(counts.sum() == out["sor"]["sweeps"])
+    counts, loop_s = numpy_red_black_loop(seq, np.full(len(seq), omega))
+    out["sor_red_black"]["numpy_loop_s"] = loop_s
+    out["sor_red_black"]["numpy_sweeps_equal"] = bool(
+        counts.sum() == out["sor_red_black"]["sweeps"]
+    )
+    return out
+
+
+def _pyamg_loop(seq, omega, rtol=1e-8):
     import pyamg
 
+    matrices = [seq.operator(t).to_scipy().tocsr() for t in range(len(seq))]
+    rhs = np.asarray(seq.rhs)
+    counts = np.zeros(len(seq), np.int64)
     start = time.perf_counter()
-    for t in range(count):
-        A = seq.operator(t).to_scipy().tocsr()
-        b = np.asarray(seq.rhs[t])
+    for t, A in enumerate(matrices):
+        b = rhs[t]
         x = np.zeros_like(b)
-        r0 = np.linalg.norm(b)
-        while np.linalg.norm(b - A @ x) > 1e-8 * r0:
+        tol = rtol * np.linalg.norm(b)
+        while np.linalg.norm(b - A @ x) > tol:
             pyamg.relaxation.relaxation.sor(A, x, b, omega)
-    return (time.perf_counter() - start) / count
+            counts[t] += 1
+    return counts, time.perf_counter() - start
 
 
-def heat(nx: int, T: int, seeds: int) -> dict:
+def heat(
+    nx: int,
+    T: int,
+    seeds: int,
+    instance_optimal: bool,
+    fixed=tuple(HEAT_FIXED),
+    grid=(1.0, 1.95),
+) -> dict:
     seq, gen = _timed(lambda: heat_sequence(nx, T))
     out = {"nx": nx, "T": T, "generate_s": gen, "fixed": {}, "learners": {}}
-    for w in HEAT_FIXED:
-        res, wall = _timed(lambda w=w: relax.fixed(seq, w, method="ssor_pcg"))
+    for w in fixed:
+        res, wall_s = _timed(lambda w=w: relax.fixed(seq, w, method="ssor_pcg"))
         out["fixed"][str(w)] = int(res.total)
-    counts = {}
-    for w in GRID:
-        counts[float(w)] = np.asarray(relax.fixed(seq, float(w), method="ssor_pcg").iterations)
-    grid_counts = np.stack([counts[float(w)] for w in GRID])
-    best = int(np.argmin(grid_counts.sum(1)))
-    out["best_fixed"] = {"omega": float(GRID[best]), "total": int(grid_counts[best].sum())}
-    out["instance_optimal_grid"] = int(grid_counts.min(0).sum())
+        print(f"  heat nx={nx} ω={w}: {int(res.total):,} ({wall_s:.0f} s)", flush=True)
     lo, hi = float(seq.context.min()), float(seq.context.max())
     learners = {
         "TsallisINF": relax.TsallisINF(jnp.asarray(GRID)),
@@ -116,13 +150,32 @@ def heat(nx: int, T: int, seeds: int) -> dict:
     for name, learner in learners.items():
         totals = []
         for seed in range(seeds):
-            res, wall = _timed(
-                lambda learner=learner, seed=seed: relax.run(
-                    seq, learner, key=jax.random.key(seed), method="ssor_pcg"
+            res, wall_s = _timed(
+                lambda learner=learner, seed=seed: relax.relax(
+                    seq, "ssor_pcg", learner, key=jax.random.key(seed)
                 )
             )
             totals.append(int(res.total))
-        out["learners"][name] = {"totals": totals, "wall_s_last": wall}
+            print(f"  heat nx={nx} {name} seed {seed}: {totals[-1]:,} ({wall_s:.0f} s)", flush=True)
+        out["learners"][name] = {"totals": totals, "wall_s_last": wall_s}
+    # Best fixed ω by golden-section search of the total over the grid lo, lo + 0.01, …, hi
+    # (default 1.00…1.95, the method note's 96-point heat comparator); instance-optimal by
+    # golden section per step.
+    omegas = relax.fine_grid(*grid)
+    (best_w, best_total), wall_s = _timed(
+        lambda: relax.search_best_fixed(seq, omegas, method="ssor_pcg")
+    )
+    out["best_fixed"] = {
+        "omega": float(best_w),
+        "total": int(best_total),
+        "grid": list(grid),
+        "wall_s": wall_s,
+    }
+    print(f"  heat nx={nx} best fixed: {out['best_fixed']}", flush=True)
+    if instance_optimal:
+        (_, inst), wall_s = _timed(lambda: relax.search_instance_optimal(seq, method="ssor_pcg"))
+        out["instance_optimal"] = {"total": int(inst.sum()), "wall_s": wall_s}
+        print(f"  heat nx={nx} instance-optimal: {out['instance_optimal']}", flush=True)
     return out
 
 
@@ -142,8 +195,9 @@ def report_laplacian(runs: list[dict]) -> list[str]:
             fixed = ", ".join(f"ω={w}: {r['fixed'][str(w)]:,}" for w in FIXED)
             lines.append(f"  seed {r['seed']}: {fixed}")
             lines.append(
-                f"    best fixed ω={r['best_fixed']['omega']:.2f}: {best:,}; instance-opt (grid): "
-                f"{r['instance_optimal_grid']:,}; Young ω*(A_t): {r['young']:,}"
+                f"    best fixed ω={r['best_fixed']['omega']:.2f} (0.01 grid): {best:,}; "
+                f"instance-opt (0.01 grid): {r['instance_optimal']['total']:,}; "
+                f"Young ω*(A_t): {r['young']:,}"
             )
             for name, lr in r["learners"].items():
                 lines.append(
@@ -152,10 +206,8 @@ def report_laplacian(runs: list[dict]) -> list[str]:
                     f"{_ratio(lr['total'], r['young']):.3f}× Young; last-1000 mean "
                     f"{lr['last_1000_mean']:.1f}; {lr['wall_s']:.1f} s)"
                 )
-            lines.append(
-                f"    wall: fixed ω=1.8 whole sequence {r['wall_fixed_1.8_s']:.2f} s; pyamg loop "
-                f"{r['pyamg_loop_s_per_instance_1.8'] * 1e3:.2f} ms/instance"
-            )
+            if "wall" in r:
+                lines += report_wall(r["wall"])
         floors = {
             "TsallisINF ≤ 1.3× best fixed": all(
                 r["learners"]["TsallisINF"]["total"] <= 1.3 * r["best_fixed"]["total"] for r in rs
@@ -180,6 +232,19 @@ def report_laplacian(runs: list[dict]) -> list[str]:
     return lines
 
 
+def report_wall(w: dict) -> list[str]:
+    lex, rb = w["sor"], w["sor_red_black"]
+    return [
+        f"    wall, whole sequence at ω={w['omega']} (T={w['T']}): lexicographic sciml "
+        f"{lex['run_s']:.2f} s run + {lex['compile_s']:.2f} s compile ({lex['sweeps']:,} sweeps)"
+        f" vs pyamg loop {lex['pyamg_loop_s']:.2f} s ({lex['pyamg_loop_s'] / lex['run_s']:.1f}×;"
+        f" same sweeps: {lex['pyamg_sweeps_equal']}); red–black sciml {rb['run_s']:.2f} s + "
+        f"{rb['compile_s']:.2f} s compile ({rb['sweeps']:,} sweeps) vs NumPy loop "
+        f"{rb['numpy_loop_s']:.2f} s ({rb['numpy_loop_s'] / rb['run_s']:.1f}×; same sweeps: "
+        f"{rb['numpy_sweeps_equal']})"
+    ]
+
+
 def report_heat(runs: list[dict]) -> list[str]:
     lines = []
     for r in runs:
@@ -187,8 +252,10 @@ def report_heat(runs: list[dict]) -> list[str]:
         fixed = ", ".join(f"ω={w}: {t:,}" for w, t in r["fixed"].items())
         lines.append(f"\nHeat nx={r['nx']}, T={r['T']} (SSOR-PCG iterations): {fixed}")
         lines.append(
-            f"  best fixed ω={r['best_fixed']['omega']:.2f}: {best:,}; instance-opt (grid): "
-            f"{r['instance_optimal_grid']:,}"
+            f"  best fixed ω={r['best_fixed']['omega']:.2f} (0.01 grid on "
+            f"{r['best_fixed']['grid']}, golden section): "
+            f"{best:,}; instance-opt (golden section per step): "
+            f"{r.get('instance_optimal', {}).get('total', 'not run')}"
         )
         for name, lr in r["learners"].items():
             ratios = [t / best for t in lr["totals"]]
@@ -207,16 +274,33 @@ def main(argv=None):
     parser.add_argument("--nx", default="25", help="heat grid sizes, comma separated ('' = none)")
     parser.add_argument("--skip-laplacian", action="store_true")
     parser.add_argument("--variance", default="high,low")
+    parser.add_argument("--heat-seeds", type=int, default=None, help="default: --seeds")
+    parser.add_argument("--heat-fixed", default=",".join(map(str, HEAT_FIXED)))
+    parser.add_argument(
+        "--heat-grid", default="1.0,1.95", help="lo,hi of the best-fixed search (step 0.01)"
+    )
+    parser.add_argument(
+        "--no-heat-instance-optimal", action="store_true", help="skip the per-step search"
+    )
+    parser.add_argument(
+        "--no-wall", action="store_true", help="skip the whole-sequence wall-time comparison"
+    )
     parser.add_argument("--out", default=None, help="write the JSON results here")
     args = parser.parse_args(argv)
     results = {"laplacian": [], "heat": []}
     if not args.skip_laplacian:
         for variance in args.variance.split(","):
             for seed in range(args.seeds):
-                results["laplacian"].append(laplacian(variance, seed, args.T))
+                wall = not args.no_wall and seed == 0
+                results["laplacian"].append(laplacian(variance, seed, args.T, wall))
                 print(json.dumps(results["laplacian"][-1]), flush=True)
     for nx in [int(v) for v in args.nx.split(",") if v]:
-        results["heat"].append(heat(nx, args.T, args.seeds))
+        seeds = args.seeds if args.heat_seeds is None else args.heat_seeds
+        fixed = [float(w) for w in args.heat_fixed.split(",") if w]
+        grid = tuple(float(v) for v in args.heat_grid.split(","))
+        results["heat"].append(
+            heat(nx, args.T, seeds, not args.no_heat_instance_optimal, fixed, grid)
+        )
         print(json.dumps(results["heat"][-1]), flush=True)
     print("\n".join(report_laplacian(results["laplacian"]) + report_heat(results["heat"])))
     if args.out:

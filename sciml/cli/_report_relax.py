@@ -45,8 +45,8 @@ def learning_to_relax(ctx: SectionContext) -> SectionResult:
     }
     for name, learner in learners.items():
         ctx.log(f"relax: {name}")
-        runs[name] = relax.run(
-            seq, learner, key=jax.random.key(ctx.seed), rtol=rtol, max_steps=max_steps
+        runs[name] = relax.relax(
+            seq, "sor", learner, key=jax.random.key(ctx.seed), rtol=rtol, max_steps=max_steps
         )
 
     failures = [

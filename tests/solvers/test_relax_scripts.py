@@ -1,0 +1,84 @@
+"""Smoke runs of the learning-to-relax benchmark and GPU check scripts (slow: compiles)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env():
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
+    env.pop("XLA_FLAGS", None)
+    return env
+
+
+@pytest.mark.slow
+def test_gpu_check_script_on_cpu_at_tiny_size(tmp_path):
+    env = dict(_env(), OUT=str(tmp_path / "a"), PYTHON=sys.executable, GPU_RELAX_ARGS="--smoke")
+    proc = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_check_relax.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    result = json.loads((tmp_path / "a" / "relax_gpu.json").read_text())
+    assert [r["sequence"].split()[0] for r in result["wall"]] == ["shifted", "heat"]
+    # the NumPy loop repeats the device's red–black sweeps exactly
+    assert all(r["host_counts_equal"] for r in result["wall"])
+    actions = json.loads((tmp_path / "a" / "relax_actions.json").read_text())
+    assert len(actions["arms"]) == result["T"] == 40
+    # --compare: a second run with the same key takes the same actions
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "gpu_check_relax.py"),
+            "--smoke",
+            "--actions-only",
+            "--out",
+            str(tmp_path / "b"),
+            "--compare",
+            str(tmp_path / "a" / "relax_actions.json"),
+        ],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = json.loads((tmp_path / "b" / "relax_actions.json").read_text())
+    assert again["compare"]["differing_actions"] == 0
+    assert again["compare"]["differing_iterations"] == 0
+
+
+@pytest.mark.slow
+def test_benchmark_at_tiny_size(tmp_path):
+    out = tmp_path / "relax.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_relax.py"),
+            *("--T", "30", "--seeds", "1", "--variance", "high", "--nx", "6"),
+            *("--out", str(out)),
+        ],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    lap = result["laplacian"][0]
+    assert lap["best_fixed"]["total"] <= min(lap["fixed"].values())
+    assert lap["instance_optimal"]["total"] <= lap["best_fixed"]["total"]
+    wall = lap["wall"]
+    assert wall["sor"]["pyamg_sweeps_equal"] and wall["sor_red_black"]["numpy_sweeps_equal"]
+    heat = result["heat"][0]
+    assert heat["best_fixed"]["total"] <= min(heat["fixed"].values())
+    assert set(heat["learners"]) == {"TsallisINF", "TsallisINFCB", "ChebCB"}
