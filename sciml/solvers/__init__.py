@@ -20,6 +20,13 @@ Conventions shared by the solvers:
 """
 
 from ._cg import cg as cg
+from ._dcdm import dcdm as dcdm
+from ._dcdm_net import (
+    DCDMNet as DCDMNet,
+    load_dcdm_model as load_dcdm_model,
+    save_dcdm_model as save_dcdm_model,
+)
+from ._gcrodr import Recycle as Recycle, gcrodr as gcrodr
 from ._gmres import gmres as gmres
 from ._preconditioners import jacobi as jacobi, ssor as ssor
 from ._sor import (

@@ -1,0 +1,1 @@
+"""Shipped DCDM weights (data only; see README.md)."""
