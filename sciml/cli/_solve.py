@@ -1,4 +1,8 @@
-"""`sciml solve`: one named problem, one method; a table, `metrics.json` and a convergence plot."""
+"""`sciml solve`: one named problem, one method; a table, `metrics.json` and a convergence plot.
+
+Besides the methods of `sciml.cli._common.METHODS` it runs the learned DCDM solver
+(`--method dcdm`, optionally `--weights PATH`) on the grid Laplacian problems.
+"""
 
 import argparse
 import sys
@@ -11,8 +15,10 @@ from ._common import (
     PROBLEMS,
     RUN_HEADERS,
     HostSystem,
+    MethodRun,
     RunFailure,
     UsageError,
+    _result_name,
     add_run_options,
     check_method,
     configure_jax,
@@ -27,6 +33,10 @@ from ._common import (
 )
 
 OUTPUTS = ("metrics.json", "convergence.png")
+SOLVE_METHODS = (*METHODS, "dcdm")
+# DCDM works on grid Laplacians (the network reads the grid and its fluid mask).
+DCDM_PROBLEMS = ("poisson2d", "poisson3d", "fluid-pressure")
+DCDM_DEFAULT_MAX_STEPS = 500
 # Above these sizes the sparse LU reference costs more than the iterative solve is worth
 # (3-D fill-in grows fast), so the error column is left out unless --reference is given.
 REFERENCE_LIMIT = {2: 300_000, 3: 70_000}
@@ -43,9 +53,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("problem", choices=sorted(PROBLEMS), help="the problem to solve")
     parser.add_argument(
         "--method",
-        choices=METHODS,
+        choices=SOLVE_METHODS,
         default=None,
-        help="solver (default: cg for symmetric positive problems, gmres otherwise)",
+        help="solver (default: cg for symmetric positive problems, gmres otherwise); dcdm is "
+        "the learned Deep Conjugate Direction Method (grid Laplacian problems only)",
+    )
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="DCDM model file (from `sciml train dcdm` or `sciml.solvers.save_dcdm_model`; "
+        "default: the shipped model for the problem's dimension)",
     )
     parser.add_argument(
         "--size",
@@ -63,7 +81,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--max-steps",
         type=int_at_least(1),
         default=None,
-        help="iteration limit (default: min(10·n, 10000))",
+        help=f"iteration limit (default: min(10·n, 10000); {DCDM_DEFAULT_MAX_STEPS} for dcdm)",
     )
     parser.add_argument(
         "--restart", type=int_at_least(1), default=40, help="GMRES restart length (default: 40)"
@@ -104,14 +122,25 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     spec = PROBLEMS[args.problem]
     method = args.method or spec.default_method
-    check_method(spec, method)
+    if method == "dcdm":
+        _check_dcdm(spec, args)
+    else:
+        check_method(spec, method)
+        if args.weights is not None:
+            raise UsageError("--weights is only used with --method dcdm.")
     size = spec.default_size if args.size is None else args.size
     spec.check_size(size)
+    if method == "dcdm" and size % 2:
+        raise UsageError(
+            f"--size {size}: the DCDM network pools by 2 once, so the grid side must be even."
+        )
     rtol = DEFAULT_RTOL[args.dtype] if args.rtol is None else args.rtol
     if rtol >= 1:
         raise UsageError(f"--rtol {rtol:g} must be below 1 (it is relative to ‖b‖).")
     n = spec.unknowns(size)
-    max_steps = args.max_steps or min(10 * n, 10_000)
+    max_steps = args.max_steps or (
+        DCDM_DEFAULT_MAX_STEPS if method == "dcdm" else min(10 * n, 10_000)
+    )
     out = args.out or Path("runs") / f"solve-{spec.name}-{method}"
 
     limit_blas_threads()
@@ -140,15 +169,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"on {describe_environment(env)}", file=sys.stderr)
     problem = spec.build(size=size, seed=args.seed, dtype=np.dtype(args.dtype))
     host = HostSystem.from_problem(problem)
-    result = run_method(
-        method,
-        problem,
-        host,
-        rtol=rtol,
-        max_steps=max_steps,
-        restart=args.restart,
-        repeats=args.repeats,
-    )
+    solver_record = {}
+    if method == "dcdm":
+        model, solver_record = _dcdm_model(args.weights, spec.ndim)
+        result = run_dcdm(
+            problem, host, model=model, rtol=rtol, max_steps=max_steps, repeats=args.repeats
+        )
+    else:
+        result = run_method(
+            method,
+            problem,
+            host,
+            rtol=rtol,
+            max_steps=max_steps,
+            restart=args.restart,
+            repeats=args.repeats,
+        )
     want_reference = args.reference
     if want_reference is None:
         want_reference = n <= REFERENCE_LIMIT[spec.ndim]
@@ -171,6 +207,7 @@ def run(args: argparse.Namespace) -> int:
         command=(
             f"sciml solve {spec.name} --method {method} --size {size} --dtype {args.dtype} "
             f"--rtol {rtol:g} --max-steps {max_steps} --restart {args.restart} --seed {args.seed}"
+            + (f" --weights {args.weights}" if args.weights is not None else "")
         ),
         dtype=np.dtype(args.dtype),
         env=env,
@@ -184,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
             "atol": 0.0,
             "max_steps": max_steps,
             "restart": args.restart,
+            **solver_record,
         },
     )
     written.append(out / "metrics.json")
@@ -193,3 +231,84 @@ def run(args: argparse.Namespace) -> int:
             f"{result.title} did not converge on {spec.name} ({result.status}): {result.message}"
         )
     return 0
+
+
+def _check_dcdm(spec, args: argparse.Namespace) -> None:
+    if spec.name not in DCDM_PROBLEMS:
+        raise UsageError(
+            f"--method dcdm needs a grid Laplacian problem ({', '.join(DCDM_PROBLEMS)}); "
+            f"{spec.name} is not one. Use --method {spec.default_method}."
+        )
+    if args.weights is not None and not args.weights.is_file():
+        raise UsageError(f"--weights {args.weights}: no such file.")
+
+
+def _dcdm_model(weights: Path | None, ndim: int):
+    """The DCDM network to use and what to record about it in metrics.json."""
+    from sciml.solvers import load_dcdm_model
+    from sciml.solvers._dcdm import default_dcdm_model
+    from sciml.solvers._dcdm_net import read_dcdm_header
+
+    if weights is None:
+        try:
+            model = default_dcdm_model(ndim)
+        except ValueError as error:
+            raise RunFailure(f"no DCDM model: {one_line(error)} (or pass --weights)") from None
+        return model, {"weights": "shipped", "model": f"{ndim}-D variant {model.variant}"}
+    try:
+        header = read_dcdm_header(weights)
+        model = load_dcdm_model(weights)
+    except ValueError as error:
+        raise UsageError(f"--weights {weights}: {one_line(error)}") from None
+    if model.dim != ndim:
+        raise UsageError(
+            f"--weights {weights} holds a {model.dim}-D model but the problem is {ndim}-D; "
+            f"use a {ndim}-D model."
+        )
+    return model, {
+        "weights": str(weights),
+        "model": f"{model.dim}-D variant {model.variant}",
+        "model_metadata": header.get("metadata", {}),
+    }
+
+
+def run_dcdm(problem, host, *, model, rtol: float, max_steps: int, repeats: int = 3):
+    """Run and time `sciml.solvers.dcdm` on `problem` like `_common.run_method` does the others.
+
+    Returns:
+        A `MethodRun` (method "dcdm"), its residual recomputed on the host in float64.
+    """
+    import equinox as eqx
+    import jax.numpy as jnp
+    import numpy as np
+
+    from sciml._core import RESULTS, _timing as timing
+    from sciml.solvers import dcdm
+
+    norm_b = float(np.linalg.norm(host.rhs64)) or 1.0
+    # The operator's and the model's arrays travel as arguments, not baked-in constants.
+    dynamic, static = eqx.partition((problem.operator, model), eqx.is_array)
+    rtol_array = jnp.asarray(rtol, dtype=problem.rhs.dtype)
+
+    def solve(dynamic, b, rtol_array):
+        operator, net = eqx.combine(dynamic, static)
+        return dcdm(operator, b, model=net, rtol=rtol_array, max_steps=max_steps, throw=False)
+
+    measured, solution = timing.time_jitted(
+        solve, dynamic, problem.rhs, rtol_array, repeats=repeats, warmup=1, budget_s=10.0
+    )
+    value = np.asarray(solution.value)
+    converged = bool(solution.result == RESULTS.successful)
+    return MethodRun(
+        "dcdm",
+        "sciml dcdm",
+        "converged" if converged else _result_name(solution.result),
+        message="" if converged else one_line(RESULTS[solution.result]),
+        iterations=int(solution.stats["num_steps"]),
+        rel_residual=host.rel_residual(value),
+        compile_s=measured.compile_s,
+        run_s=measured.median_s,
+        repeats=measured.repeats,
+        history=np.asarray(solution.stats["residual_history"], dtype=np.float64) / norm_b,
+        solution=value,
+    )
