@@ -235,7 +235,7 @@ def _matmul(a, b):
 
 def _rebuild(apply, U, size, k, eps):
     """Rebuild `C = qr(Â U)` for a new operator: returns (U R⁻¹, Q, size')."""
-    cols = jnp.arange(k)
+    cols = jnp.arange(k, dtype=jnp.int32)
     valid = cols < size
     U = jnp.where(valid[None, :], U, 0)
     Z = jax.vmap(apply, in_axes=1, out_axes=1)(U)
@@ -568,8 +568,8 @@ def _update_recycle(U, C, size, basis, raw, coupling, j_used, *, m, k, ritz):
     rdtype = real_dtype(dtype)
     eps = np.asarray(np.finfo(rdtype).eps, rdtype)
     slots = k + m
-    rec = jnp.arange(k)
-    arn = jnp.arange(m)
+    rec = jnp.arange(k, dtype=jnp.int32)
+    arn = jnp.arange(m, dtype=jnp.int32)
     valid_rec = rec < size
     valid_arn = arn < j_used
     # Column scaling of U (G's D block): Ũ = U D, D = diag(1/‖u_i‖).
@@ -589,7 +589,7 @@ def _update_recycle(U, C, size, basis, raw, coupling, j_used, *, m, k, ritz):
     G = jnp.concatenate([top, bottom], axis=0)
 
     # X = Ŵᵀ V̂ = [[Cᵀ Ũ, 0], [V_{m+1}ᵀ Ũ, [I; 0]]].
-    basis_rows_ok = jnp.arange(m + 1) <= j_used
+    basis_rows_ok = jnp.arange(m + 1, dtype=jnp.int32) <= j_used
     basis_used = jnp.where(basis_rows_ok[:, None], basis, 0)
     CtU = _matmul(C.T, U_scaled)
     VtU = _matmul(basis_used, U_scaled)
@@ -611,7 +611,7 @@ def _update_recycle(U, C, size, basis, raw, coupling, j_used, *, m, k, ritz):
     # Fewer usable directions than k: keep all of them (span of the valid slots).
     valid_dims = size + j_used
     new_size = jnp.minimum(k, valid_dims).astype(jnp.int32)
-    cols = jnp.arange(k)
+    cols = jnp.arange(k, dtype=jnp.int32)
     slot_of_col = jnp.where(cols < size, cols, k + cols - size)
     select = (
         jnp.zeros((slots, k), dtype).at[slot_of_col, cols].set((cols < valid_dims).astype(dtype))
