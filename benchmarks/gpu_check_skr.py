@@ -1,0 +1,202 @@
+#!/usr/bin/env python
+"""The GPU check of SKR data generation (called by gpu_check_skr.sh; runs on any JAX backend).
+
+Darcy (lognormal, FNO setting) at s = 258 (n = 65 536 unknowns), N = 200 systems, float64,
+rtol 1e-8, solved by
+
+1. `skr, C chains`: sorted GCRO-DR(40, 20) chains, C chains side by side (`vmap`);
+2. `skr, 1 chain`: the paper's single sequential chain (only if the budget allows);
+3. `cg, batched`: independent CG on all N systems at once (`vmap`, the SPD baseline);
+4. `gmres(40), batched`: independent GMRES(40) on all N systems at once;
+5. `pipeline`: `generate_dataset` with the fastest configuration above, compiled already:
+   family sampling + sorting + solving + host transfer + chunk writing + merge.
+
+Each method's first call (compile + run) and, when the budget allows, a second call (run) are
+timed; seconds per sample and samples per second come from the run time. The script stops
+starting new measurements after --budget seconds (default 120), so the whole check fits in
+150 s; a method that was skipped is listed as such. Writes `skr_gpu.json` and `skr_gpu.md`.
+
+    PYTHONPATH=. python3 benchmarks/gpu_check_skr.py --out DIR
+    PYTHONPATH=. python3 benchmarks/gpu_check_skr.py --smoke --out DIR   # CPU, s = 18, N = 8
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--grid", type=int, default=258)
+    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--rtol", type=float, default=1e-8)
+    parser.add_argument("--chains", type=int, default=8, help="SKR chains side by side (8)")
+    parser.add_argument("--max-steps", type=int, default=20000)
+    parser.add_argument("--budget", type=float, default=120.0, help="stop starting steps after")
+    parser.add_argument("--smoke", action="store_true", help="s = 18, N = 8, 2 chains")
+    parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "gpu_out")))
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.grid, args.n, args.chains = 18, 8, 2
+    started = time.perf_counter()
+
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import numpy as np
+
+    from sciml._core._metrics import environment, write_json
+    from sciml.operators.datagen import darcy_family, generate_dataset, solve_sequence
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    device = jax.devices()[0]
+    family = darcy_family(jax.random.key(0), args.n, args.grid, dtype=np.float64)
+    n = family.n
+    print(
+        f"SKR GPU check on {device.platform}: {device.device_kind}; Darcy s = {args.grid} "
+        f"(n = {n:,}), N = {args.n}, float64, rtol {args.rtol:g}",
+        flush=True,
+    )
+
+    def left():
+        return args.budget - (time.perf_counter() - started)
+
+    def emit(rows, pipeline, final=False):
+        """Write the tables so far (a killed run still leaves its finished rows)."""
+        lines = [
+            f"SKR data generation on {device.device_kind} ({device.platform}), Darcy s = "
+            f"{args.grid} (n = {n:,}), N = {args.n}, float64, rtol {args.rtol:g}",
+            "",
+            "| method | mean its | max its | first call [s] | run [s] | s/sample | samples/s | "
+            "converged | max rel. res |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in rows:
+            if "skipped" in r:
+                lines.append(f"| {r['method']} | skipped ({r['skipped']}) |||||||| ")
+                continue
+            run = "—" if r["run_s"] is None else f"{r['run_s']:.2f}"
+            lines.append(
+                f"| {r['method']} | {r['mean_iterations']:.0f} | {r['max_iterations']} | "
+                f"{r['first_call_s']:.1f} | {run} | {r['seconds_per_sample']:.4f} | "
+                f"{r['samples_per_s']:.1f} | {r['converged']}/{args.n} | {r['max_residual']:.1e} |"
+            )
+        if pipeline:
+            lines += [
+                "",
+                f"Whole pipeline (`generate_dataset`, {pipeline['method']}, compiled): "
+                f"{pipeline['seconds']:.1f} s = {pipeline['samples_per_s']:.1f} samples/s "
+                f"({pipeline['bytes_written'] / 1e6:.0f} MB written).",
+            ]
+        total = time.perf_counter() - started
+        lines += ["", f"Total {total:.0f} s (budget {args.budget:.0f} s for starting steps)."]
+        table = "\n".join(lines)
+        if final:
+            print(table)
+        (args.out / "skr_gpu.md").write_text(table + "\n")
+        write_json(
+            args.out / "skr_gpu.json",
+            {
+                "environment": environment(),
+                "settings": vars(args) | {"out": str(args.out)},
+                "rows": rows,
+                "pipeline": pipeline,
+                "total_s": total,
+            },
+        )
+
+    configs = [
+        (f"skr, {args.chains} chains", dict(method="skr", sort="greedy", n_chains=args.chains)),
+        ("cg, batched", dict(method="cg", sort=None, n_chains=args.n)),
+        ("gmres(40), batched", dict(method="gmres", sort=None, n_chains=args.n)),
+        ("skr, 1 chain", dict(method="skr", sort="greedy", n_chains=1)),
+    ]
+    rows = []
+    for name, config in configs:
+        if left() <= 0:
+            rows.append({"method": name, "skipped": "budget"})
+            print(f"{name}: skipped (budget)", flush=True)
+            continue
+        tic = time.perf_counter()
+        out = solve_sequence(family, rtol=args.rtol, m=40, k=20, max_steps=args.max_steps, **config)
+        jax.block_until_ready(out.solutions)
+        first_s = time.perf_counter() - tic
+        run_s = None
+        if left() > first_s:  # a second, compiled run fits
+            tic = time.perf_counter()
+            out = solve_sequence(
+                family, rtol=args.rtol, m=40, k=20, max_steps=args.max_steps, **config
+            )
+            jax.block_until_ready(out.solutions)
+            run_s = time.perf_counter() - tic
+        its = np.asarray(out.iterations)
+        row = {
+            "method": name,
+            "config": config,
+            "first_call_s": first_s,
+            "run_s": run_s,
+            "seconds_per_sample": (run_s if run_s is not None else first_s) / args.n,
+            "samples_per_s": args.n / (run_s if run_s is not None else first_s),
+            "mean_iterations": float(its.mean()),
+            "max_iterations": int(its.max()),
+            "mean_matvecs": float(np.asarray(out.matvecs).mean()),
+            "max_residual": float(np.asarray(out.residuals).max()),
+            "converged": int(np.asarray(out.converged).sum()),
+        }
+        rows.append(row)
+        emit(rows, None)
+        print(
+            f"{name}: first call {first_s:.1f} s, run "
+            f"{'—' if run_s is None else f'{run_s:.2f} s'}, mean its {row['mean_iterations']:.0f}"
+            f", {row['converged']}/{args.n} converged, max res {row['max_residual']:.1e}",
+            flush=True,
+        )
+
+    timed = [r for r in rows if r.get("run_s") is not None and r["converged"] == args.n]
+    pipeline = None
+    if timed and left() > 0:
+        best = min(timed, key=lambda r: r["run_s"])
+        config = best["config"]
+        target = args.out / "pipeline_dataset"
+        shutil.rmtree(target, ignore_errors=True)
+        chain_length = -(-args.n // config["n_chains"])
+        tic = time.perf_counter()
+        generate_dataset(
+            target,
+            "darcy",
+            n_samples=args.n,
+            grid=args.grid,
+            method=config["method"],
+            rtol=args.rtol,
+            sort=config["sort"],
+            n_chains=config["n_chains"],
+            chunk_size=chain_length,  # one block per chain: the compiled solve is reused
+            max_steps=args.max_steps,
+            dtype=np.float64,
+            progress=False,
+        )
+        seconds = time.perf_counter() - tic
+        size = sum(f.stat().st_size for f in target.iterdir())
+        pipeline = {
+            "method": best["method"],
+            "seconds": seconds,
+            "samples_per_s": args.n / seconds,
+            "bytes_written": size,
+        }
+        shutil.rmtree(target, ignore_errors=True)
+        print(
+            f"pipeline ({best['method']}): {seconds:.1f} s, {args.n / seconds:.1f} samples/s",
+            flush=True,
+        )
+
+    emit(rows, pipeline, final=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
