@@ -1,4 +1,4 @@
-"""The `sciml` command line: `sciml info | solve | datagen | bench | report`.
+"""The `sciml` command line: `sciml info | solve | datagen | train | bench | report`.
 
 `main(argv)` parses the arguments, runs one subcommand and returns its exit status. Mistakes in
 the command line or its values give one line, `sciml: error: ...`, on stderr and a non-zero
@@ -45,10 +45,10 @@ def build_parser() -> ArgumentParser:
         help="show the Python traceback of unexpected errors",
     )
     # Imported here, not at the top, so that `import sciml.cli` stays light.
-    from . import _bench, _datagen, _info, _report, _solve
+    from . import _bench, _datagen, _info, _report, _solve, _train
 
     subparsers = parser.add_subparsers(dest="command", metavar="<command>")
-    for module in (_info, _solve, _datagen, _bench, _report):
+    for module in (_info, _solve, _datagen, _train, _bench, _report):
         module.add_parser(subparsers).set_defaults(run=module.run)
     return parser
 
@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             raise UsageError(
-                "choose a command: info, solve, datagen, bench, report (see `sciml --help`)"
+                "choose a command: info, solve, datagen, train, bench, report (see `sciml --help`)"
             )
         if args.platform is not None and "jax" not in sys.modules:
             # Every subcommand imports JAX after this point, so the choice takes effect.
