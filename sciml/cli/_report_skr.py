@@ -93,7 +93,7 @@ def skr_section(ctx: SectionContext) -> SectionResult:
         rows.append(
             f"| {fam} | {name} | {np.mean(r['iterations']):.1f} | {r['chain_iterations'][0]} | "
             f"{np.mean(r['matvecs']):.1f} | {r['run_s']:.2f} | "
-            f"{ratio if fam == 'lognormal' else float('nan'):.2f} | "
+            f"{f'{ratio:.2f}' if fam == 'lognormal' else '—'} | "
             f"{'—' if speed is None else f'{speed:.2f}'} | {r['max_residual']:.1e} |"
         )
     markdown = "\n".join(
