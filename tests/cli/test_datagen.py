@@ -134,3 +134,27 @@ def test_two_processes_with_a_local_coordinator(tmp_path):
     np.testing.assert_array_equal(data.order, ref.order)
     np.testing.assert_array_equal(data.iterations, ref.iterations)
     np.testing.assert_allclose(data.solutions, ref.solutions, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("script", "outputs"),
+    [
+        ("bench_skr.py", ("bench_skr.json", "bench_skr.md")),
+        ("gpu_check_skr.py", ("skr_gpu.json", "skr_gpu.md")),
+        ("fno_darcy.py", ("fno_darcy.json",)),
+    ],
+)
+def test_benchmark_scripts_smoke(tmp_path, script, outputs):
+    env = dict(os.environ, JAX_PLATFORMS="cpu", SCIML_PROGRESS="0", PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--smoke", "--out", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for name in outputs:
+        assert (tmp_path / name).exists(), name
+    assert "|" in done.stdout  # a Markdown table
