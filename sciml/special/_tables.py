@@ -10,10 +10,16 @@
 - The Taylor coefficients of 1/Γ(1 + z) come from log Γ(1 + z) = −γz + Σ_{j≥2} (−1)^j ζ(j) z^j/j
   (DLMF 5.7.3) by the power-series exponential recurrence; their float64 rounding only touches
   coefficients that are negligible on |z| ≤ ½.
+- The zero z0 = 0.6627… of Debye's exponent η(z) = √(1 + z²) − asinh(1/z) (the curve I_v(x) ≈ 1
+  for large v, x ≈ z0·v; Laplace's limit constant), rounded to the dtype, split into two halves
+  whose products with a half-split order are exact, together with η at the rounded value — all
+  computed at 50 digits with the standard library's `decimal`.
 """
 
+import decimal
 import functools
 from fractions import Fraction
+from typing import NamedTuple
 
 import numpy as np
 import scipy.special
@@ -77,3 +83,48 @@ def rgamma_taylor(n_terms: int) -> tuple[float, ...]:
     for k in range(1, n_terms):
         coefs[k] = sum(j * g[j] * coefs[k - j] for j in range(1, k + 1)) / k
     return tuple(float(c) for c in coefs)
+
+
+class EtaZero(NamedTuple):
+    """The zero of η(z) = √(1 + z²) − asinh(1/z) rounded to a float dtype, and what goes with it."""
+
+    z0: float  # the dtype's number nearest the zero of η
+    z0_high: float  # z0 with the low mantissa half cleared (exact products with a half-split v)
+    z0_low: float  # z0 − z0_high, exactly
+    sqrt1p: float  # √(1 + z0²), rounded
+    eta_at_z0: float  # η(z0) at the rounded z0 (tiny, |η| ≲ ulp), rounded
+
+
+def _eta_decimal(z: decimal.Decimal) -> decimal.Decimal:
+    root = (1 + z * z).sqrt()
+    return root - ((1 + root) / z).ln()
+
+
+@functools.cache
+def eta_zero(dtype_name: str) -> EtaZero:
+    """The zero of Debye's exponent η and its float splitting, for "float32" or "float64"."""
+    with decimal.localcontext() as ctx:
+        ctx.prec = 60
+        z = decimal.Decimal("0.66")
+        for _ in range(60):
+            # Newton on η, η′(z) = √(1 + z²)/z.
+            step = _eta_decimal(z) * z / (1 + z * z).sqrt()
+            z -= step
+            if abs(step) < decimal.Decimal("1e-55"):
+                break
+        ftype = np.dtype(dtype_name).type
+        z0 = float(ftype(float(z)))
+        # Clear the low half of the mantissa (27 of 52 bits, 12 of 23), as the evaluation does
+        # for the order.
+        uint, low_bits = {"float64": (np.uint64, 27), "float32": (np.uint32, 12)}[dtype_name]
+        raw = np.array([z0], dtype=ftype).view(uint)
+        high = float((raw & uint(np.iinfo(uint).max ^ ((1 << low_bits) - 1))).view(ftype)[0])
+        eta = _eta_decimal(decimal.Decimal(z0))
+        sqrt1p = (1 + decimal.Decimal(z0) ** 2).sqrt()
+    return EtaZero(
+        z0=z0,
+        z0_high=high,
+        z0_low=float(ftype(z0 - high)),
+        sqrt1p=float(ftype(float(sqrt1p))),
+        eta_at_z0=float(eta),
+    )

@@ -16,14 +16,14 @@ def _rows(name: str) -> tuple[dict[str, str], ...]:
         return tuple(csv.DictReader(fh))
 
 
-def values() -> dict[str, np.ndarray]:
-    """The value table as float64 arrays, plus 30-digit strings in `*_str` entries.
+def values(name: str = "log_bessel_values.csv") -> dict[str, np.ndarray]:
+    """The value table as float64 arrays (`name="log_bessel_band.csv"`: the band table).
 
     Derived columns (computed at 50 digits from the 30-digit entries, then rounded):
     `log_ive` = log I − x, `log_kve` = log K + x, `iv_ratio` = I_{v+1}/I_v and
     `kv_ratio` = K_{v+1}/K_v.
     """
-    rows = _rows("log_bessel_values.csv")
+    rows = _rows(name)
     out = {key: np.array([float(r[key]) for r in rows]) for key in ("v", "x")}
     out["label"] = np.array([r["label"] for r in rows])
     with mp.workdps(50):

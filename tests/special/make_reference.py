@@ -24,6 +24,9 @@ all averages of one-signed functions. Every row is checked with the Wronskian
 x(I_v K_{v+1} + I_{v+1} K_v) = 1 (evaluated at v and v + 1 with the same quadrature), and the
 script refuses to write a table whose worst residual exceeds 1e-30.
 
+`--band` writes `log_bessel_band.csv` instead (same columns): the band |log f| < 1 at large
+s = √(v² + x²), where Debye's exponent nearly cancels (see `band_points`).
+
 Output: `log_bessel_values.csv` (v, x, log I, log K, log I_{v+1}, log K_{v+1} at the exact order
 v + 1, the Wronskian
 residual and a label for the region the point probes) and `log_bessel_derivatives.csv`
@@ -267,6 +270,48 @@ def reference_points():
     return unique
 
 
+def _debye_leading(v, x, kind):
+    """The leading Debye term of log I_v(x) or log K_v(x) (float64; only to place points)."""
+    s = math.hypot(v, x)
+    v_eta = s - v * math.asinh(v / x)
+    if kind == "i":
+        return v_eta - 0.5 * math.log(2 * math.pi * s)
+    return -v_eta + 0.5 * math.log(math.pi / (2 * s))
+
+
+def band_points():
+    """(v, x, label): the band |log f| < 1 at large s = √(v² + x²), where f = I_v(x) or K_v(x).
+
+    There the exponent of the Debye expansion nearly cancels (x ≈ 0.6627·v for large v), so the
+    absolute error of log f is the relative error of f. Points on the curves log f ≈ c for
+    c ∈ {−0.9, −0.2, 0.4} (placed with the leading Debye term, so |log f| < 1 but not exactly c)
+    at orders 15 … 1e5, plus random points with x/v within ±0.03 of the zero of η.
+    """
+    import numpy as np
+    from scipy.optimize import brentq
+
+    pts = []
+    for v in np.geomspace(15, 1e5, 20):
+        v = float(v)
+        for kind in ("i", "k"):
+            for c in (-0.9, -0.2, 0.4):
+                x = brentq(
+                    lambda x, v=v, kind=kind, c=c: _debye_leading(v, x, kind) - c,
+                    0.3 * v,
+                    1.2 * v,
+                    xtol=1e-14,
+                )
+                pts.append((_f(v), _f(x), f"band-{kind}"))
+    rng = np.random.default_rng(20261126)
+    z0 = 0.6627434193491816
+    for v, z in zip(
+        10 ** rng.uniform(1, 5, 40), rng.uniform(z0 - 0.03, z0 + 0.03, 40), strict=True
+    ):
+        pts.append((_f(v), _f(v * z), "band-random"))
+    pts += [(389.41226369247846, 260.12290320552074, "band-random")]
+    return pts
+
+
 def derivative_points():
     """A subset for the derivative table."""
     pts = []
@@ -302,9 +347,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="only the first N points")
+    parser.add_argument(
+        "--band", action="store_true", help="write only the band table (log_bessel_band.csv)"
+    )
     args = parser.parse_args(argv)
-    values = reference_points()
-    derivs = derivative_points()
+    values = band_points() if args.band else reference_points()
+    derivs = [] if args.band else derivative_points()
     if args.limit:
         values, derivs = values[: args.limit], derivs[: args.limit]
     jobs = values + derivs
@@ -325,6 +373,10 @@ def main(argv=None):
         return 1
     value_rows = rows[: len(values)]
     deriv_rows = rows[len(values) :]
+    if args.band:
+        columns = ["v", "x", "label", "log_i", "log_k", "log_i_next", "log_k_next", "wronskian"]
+        _write(DATA / "log_bessel_band.csv", value_rows, columns)
+        return 0
     _write(
         DATA / "log_bessel_values.csv",
         value_rows,
