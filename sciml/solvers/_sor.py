@@ -174,7 +174,10 @@ def _sweep(table: _RowTable, b: Array, x: Array, omega: Array) -> Array:
         new = (1 - omega) * x[rows] + omega * ((b[rows] - coupling) / table.diag[rows])
         return x.at[rows].set(new)
 
-    return jax.lax.fori_loop(0, table.levels.shape[0], level, x)
+    n_levels = table.levels.shape[0]
+    # Red–black has two levels: unrolled, a sweep is straight-line code (no inner loop, which
+    # on a GPU costs a host round trip per iteration).
+    return jax.lax.fori_loop(0, n_levels, level, x, unroll=n_levels <= 2)
 
 
 def _check_square(A: Any) -> None:

@@ -33,7 +33,7 @@ def test_relax_is_run_and_returns_cumulative_cost(small_sequence):
     assert out.omega.shape == out.iterations.shape == out.arm.shape == (8,)
 
 
-def test_relax_accepts_a_solver_callable_and_red_black(small_sequence):
+def test_relax_accepts_a_solver_callable(small_sequence):
     seq = small_sequence
     learner = relax.TsallisINF(jnp.linspace(1.0, 1.9, 4))
     key = jax.random.key(1)
@@ -41,6 +41,14 @@ def test_relax_accepts_a_solver_callable_and_red_black(small_sequence):
     # A callable with the sor signature gets x0 = zeros here (no warm starts): same counts.
     called = relax.relax(seq, sor, learner, key=key)
     np.testing.assert_array_equal(named.iterations, called.iterations)
+
+
+@pytest.mark.slow
+def test_relax_red_black_and_ssor_pcg_callables(small_sequence):
+    seq = small_sequence
+    learner = relax.TsallisINF(jnp.linspace(1.0, 1.9, 4))
+    key = jax.random.key(1)
+    named = relax.relax(seq, "sor", learner, key=key)
     red_black = relax.relax(seq, functools.partial(sor, ordering="red_black"), learner, key=key)
     by_name = relax.relax(seq, "sor_red_black", learner, key=key)
     np.testing.assert_array_equal(red_black.iterations, by_name.iterations)

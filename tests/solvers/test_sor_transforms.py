@@ -21,7 +21,9 @@ def _system(dtype=jnp.float64):
     return op, b
 
 
-@pytest.mark.parametrize("name", sorted(SOLVERS))
+@pytest.mark.parametrize(
+    "name", ["sor", "ssor_pcg", pytest.param("sor_red_black", marks=pytest.mark.slow)]
+)
 def test_jit_equals_eager_and_vmap_equals_loop(name):
     solve = SOLVERS[name]
     op, b = _system()
@@ -38,7 +40,10 @@ def test_jit_equals_eager_and_vmap_equals_loop(name):
         np.testing.assert_allclose(batched.value[i], single.value, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("name", sorted(SOLVERS))
+@pytest.mark.parametrize(
+    "name",
+    ["sor", *(pytest.param(n, marks=pytest.mark.slow) for n in ("sor_red_black", "ssor_pcg"))],
+)
 def test_float32_in_float32_out(name):
     op, b = _system(jnp.float32)
     sol = SOLVERS[name](op, b[0], 1.4, rtol=1e-4)
@@ -48,7 +53,7 @@ def test_float32_in_float32_out(name):
     assert residual <= 2e-4 * np.linalg.norm(np.asarray(b[0]))
 
 
-@pytest.mark.parametrize("name", ["sor", "ssor_pcg"])
+@pytest.mark.parametrize("name", ["sor", pytest.param("ssor_pcg", marks=pytest.mark.slow)])
 def test_forward_mode_through_the_solve(name):
     # x is linear in b, so the tangent of x along db is (up to the tolerance) A⁻¹ db.
     op, b = _system()
@@ -63,13 +68,13 @@ def test_forward_mode_through_the_solve(name):
     [
         lambda g: relax.TsallisINF(g),
         lambda g: relax.TsallisINFCB(g, 3, 0.0, 1.0),
-        lambda g: relax.ChebCB(g, 4, 0.0, 1.0),
+        pytest.param(lambda g: relax.ChebCB(g, 4, 0.0, 1.0), marks=pytest.mark.slow),
     ],
 )
 def test_learner_jit_equals_eager_and_state_is_a_pytree(make):
     learner = make(jnp.linspace(1.0, 1.9, 5))
-    losses = [40.0, 12.0, 25.0, 60.0, 18.0, 33.0]
-    contexts = [0.1, 0.7, 0.4, 0.9, 0.2, 0.5]
+    losses = [40.0, 12.0, 25.0, 60.0]
+    contexts = [0.1, 0.7, 0.4, 0.9]
     keys = jax.random.split(jax.random.key(0), len(losses))
 
     def play(state, key, loss, context):
