@@ -22,7 +22,7 @@ from ._common import (
     positive_float,
 )
 
-SUITES = ("krylov",)
+SUITES = ("krylov", "equivariant")
 DEFAULT_RESULTS_DIR = Path("benchmarks") / "results"
 
 
@@ -113,6 +113,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="exit with status 1 if a case misses the per-iteration floor or the solvers' "
         "iteration counts disagree by more than 1",
     )
+    from ._bench_equivariant import add_arguments as add_equivariant_arguments
+
+    add_equivariant_arguments(parser)
     add_run_options(parser)
     parser.set_defaults(run=run)
     return parser
@@ -135,6 +138,10 @@ def run(args: argparse.Namespace) -> int:
         OutputExistsError: if an output exists and `--force` was not given.
         RunFailure: with `--check`, if a case misses the floor or the counts disagree.
     """
+    if args.suite == "equivariant":
+        from ._bench_equivariant import run as run_equivariant
+
+        return run_equivariant(args)
     # One BLAS thread keeps the SciPy baseline honest: threaded OpenBLAS contends with XLA's CPU
     # thread pool in the same process (see `limit_blas_threads`).
     limit_blas_threads()

@@ -648,6 +648,7 @@ class SphericalHarmonicEdgeEmbedding(eqx.Module):
         # Double `where`: the unused branch must stay finite for reverse-mode gradients.
         safe = jnp.where(nonzero, vectors, jnp.ones_like(vectors))
         sh = spherical_harmonics(self.lmax, safe, normalization=self.normalization)
+        sh = sh.astype(vectors.dtype)  # keep the input's dtype whatever the core returns
         return jnp.where(nonzero, sh, jnp.zeros_like(sh))
 
     def envelope(self, length: Float[Array, "..."]) -> Float[Array, "..."]:
