@@ -53,6 +53,7 @@ def deep_conjugate_directions(ctx: SectionContext) -> SectionResult:
         return cg(op, b, rtol=RTOL, max_steps=20 * op.n, M=M, throw=False)
 
     iterations = {m: [] for m in methods}
+    cells = {m: [] for m in methods}
     histories, failures = {}, []
     for size in sizes:
         problem = fluid_pressure(jax.random.key(ctx.seed), (size, size), dtype=dtype)
@@ -68,6 +69,7 @@ def deep_conjugate_directions(ctx: SectionContext) -> SectionResult:
                 history = np.asarray(sol.stats["residual_history"], np.float64) / b_norm
                 ok = bool(sol.converged)
             iterations[method].append(its)
+            cells[method].append(str(its) if ok else f"FAILED: {its}")
             if not ok:
                 failures.append(f"dcdm section: {method} did not reach {RTOL:g} at {size}²")
             if size == sizes[-1]:
