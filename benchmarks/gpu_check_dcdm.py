@@ -53,8 +53,10 @@ def main(argv=None) -> int:
     from sciml.solvers import DCDMNet, cg, dcdm, load_dcdm_model
 
     sizes = [int(s) for s in args.sizes.split(",")]
+    dcdm_max_steps = 200
     if args.smoke:
-        sizes = [8, 16]
+        # Tiny grids, one timed run, and few DCDM steps (an untrained model never converges).
+        sizes, args.repeats, dcdm_max_steps = [8, 16], 1, 10
     dtype = jnp.dtype(args.dtype)
     device = jax.devices()[0]
     memory = (
@@ -111,7 +113,7 @@ def main(argv=None) -> int:
 
         def run_dcdm(dynamic, b, rtol, static=static):
             op, net = eqx.combine(dynamic, static)
-            return dcdm(op, b, model=net, rtol=rtol, max_steps=200, throw=False)
+            return dcdm(op, b, model=net, rtol=rtol, max_steps=dcdm_max_steps, throw=False)
 
         def run_cg(dynamic, b, rtol, static=static, n=n):
             op, _ = eqx.combine(dynamic, static)
