@@ -462,7 +462,10 @@ def main(argv=None) -> int:
     sizes = [parse_size(s) for s in args.sizes.split(",") if s]
 
     models, headers, sources = {}, {}, {}
+    wants_dcdm = "dcdm" in solvers or ("dcdm" in args.demo_methods and args.demo_steps > 0)
     for dim, weights in ((2, args.weights_2d), (3, args.weights_3d)):
+        if not wants_dcdm:
+            break
         if any(len(s) == dim for s in sizes) or len(parse_size(args.demo_size)) == dim:
             models[dim], headers[dim], sources[dim] = model_for(dim, weights)
 
