@@ -617,12 +617,15 @@ def _pressure_solver(
         host = _AMGHost(A, rtol=float(np.asarray(rtol)), max_steps=max_steps)
     if pressure_solver == "dcdm":
         try:
-            from ..solvers import dcdm  # noqa: F401
+            from ..solvers._dcdm import default_dcdm_model
         except ImportError as error:
             raise ImportError(
                 "pressure_solver='dcdm' needs sciml.solvers.dcdm, which this installation "
                 "lacks; use 'cg' or 'pcg'."
             ) from error
+        if model is None:
+            # Loaded once here rather than inside every traced solve.
+            model = default_dcdm_model(len(A.grid_shape))
     return PressureSolver(pressure_solver, rtol_array, max_steps, model, host)
 
 
