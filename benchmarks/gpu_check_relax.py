@@ -170,10 +170,11 @@ def main(argv=None) -> int:
     for where in [device] + ([cpu] if cpu.platform != device.platform else []):
         if "actions" not in parts:
             break
-        seq = jax.device_put(lap, where)
-        key = jax.device_put(jax.random.key(1), where)
-        compiled, compile_s = aot(play, seq, key)
-        out, run_s = timed(compiled, seq, key)
+        with jax.default_device(where):
+            seq = jax.device_put(lap, where)
+            key = jax.device_put(jax.random.key(1), where)
+            compiled, compile_s = aot(play, seq, key)
+            out, run_s = timed(compiled, seq, key)
         runs[where.platform] = {
             "arms": np.asarray(out.arm).tolist(),
             "iterations": np.asarray(out.iterations).tolist(),
