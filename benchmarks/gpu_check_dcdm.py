@@ -180,7 +180,7 @@ def main(argv=None) -> int:
         if "dcdm_wins_on_time" in row:
             verdicts.append(
                 f"- {row['n']}³: DCDM {'WINS' if row['dcdm_wins_on_time'] else 'does not win'} "
-                f"on time ({row['speedup_vs_best_cg']:.2f}× the faster CG; iterations "
+                f"on time ({row['speedup_vs_best_cg']:.3g}× the speed of the faster CG; iterations "
                 f"{row['dcdm']['iterations']} vs {row['sciml_cg']['iterations']})."
             )
     text = "\n".join(lines + [""] + verdicts) + f"\n\nTotal {result['total_s']:.0f} s.\n"
