@@ -43,7 +43,7 @@ from ._s2grid import (
     s2grid_resolution,
     synthesis_matrix,
 )
-from ._sh import check_lmax, legendre_table
+from ._sh import _expand, check_lmax, legendre_table
 
 __all__ = [
     "gaunt_path_factor",
@@ -172,7 +172,8 @@ def _sh_to_fourier(c, lmax: int):
     h = jnp.einsum("...ml,mlu->...mu", cm, jnp.asarray(Tm, dtype))  # (..., m, u) real
     # h_true = h (even |m|) or i h (odd |m|)
     odd = jnp.asarray((np.abs(ms) % 2 == 1), dtype)
-    h_c = (h * (1 - odd)[:, None]).astype(cdtype) + 1j * (h * odd[:, None]).astype(cdtype)
+    odd = odd.reshape((1,) * (h.ndim - 2) + (-1, 1))
+    h_c = (h * (1 - odd)).astype(cdtype) + 1j * (h * odd).astype(cdtype)
     # α: cos(kα) = (e^{ikα} + e^{-ikα})/2, sin(kα) = (e^{ikα} - e^{-ikα})/(2i)
     h_cos = h_c[..., lmax:, :]  # k = 0..lmax
     h_sin = jnp.flip(h_c[..., :lmax, :], -2)  # k = 1..lmax
@@ -249,8 +250,94 @@ def _fourier_to_sh(H, lmax_out: int):
     return c[..., flat_index(L)]
 
 
-def _fourier_size(n: int) -> int:
-    return n
+@functools.cache
+def _half_spectrum_tables(lmax: int, size: int):
+    """Tables for `_sh_to_half_spectrum`: Tm[m, l, u] (u in FFT order mod size), and for the
+    real and imaginary rows k = 0..size//2 of the half spectrum the source row of h (index
+    2 lmax + 1 is a zero row) and its scale."""
+    T = _sh_to_fourier_blocks(lmax)  # (k, l, u centred)
+    ms = np.arange(-lmax, lmax + 1)
+    Tc = np.where((np.abs(ms) % 2 == 0)[:, None, None], T[np.abs(ms)].real, T[np.abs(ms)].imag)
+    Tm = np.zeros((2 * lmax + 1, lmax + 1, size))
+    u = np.arange(-lmax, lmax + 1)
+    Tm[:, :, u % size] = Tc
+    zero = 2 * lmax + 1
+    half = size // 2 + 1
+    re_idx, re_scale = np.full(half, zero), np.zeros(half)
+    im_idx, im_scale = np.full(half, zero), np.zeros(half)
+    re_idx[0], re_scale[0] = lmax, 1.0  # v = 0: h_0
+    for k in range(1, lmax + 1):
+        if k % 2 == 0:  # F = (h_k - i h_-k) / 2
+            re_idx[k], re_scale[k] = lmax + k, 0.5
+            im_idx[k], im_scale[k] = lmax - k, -0.5
+        else:  # h_true = i h: F = (i h_k + h_-k) / 2
+            re_idx[k], re_scale[k] = lmax - k, 0.5
+            im_idx[k], im_scale[k] = lmax + k, 0.5
+    return Tm, re_idx, re_scale, im_idx, im_scale
+
+
+def _sh_to_half_spectrum(c, lmax: int, size: int):
+    """(..., (lmax + 1)^2) -> the v >= 0 half of the 2D Fourier coefficients, zero-padded to a
+    size × size torus in FFT order: complex (..., size, size // 2 + 1), ready for `irfft2`."""
+    dtype = c.dtype
+    Tm, re_idx, re_scale, im_idx, im_scale = _half_spectrum_tables(lmax, size)
+    cpad = jnp.concatenate([c, jnp.zeros(c.shape[:-1] + (1,), dtype)], -1)
+    cm = cpad[..., _m_padded_index(lmax)]  # (..., m, l)
+    h = jnp.einsum("...ml,mlu->...um", cm, jnp.asarray(Tm, dtype))  # (..., u, m)
+    h = jnp.concatenate([h, jnp.zeros(h.shape[:-1] + (1,), dtype)], -1)
+    re = h[..., re_idx]
+    re = re * _expand(jnp.asarray(re_scale, dtype), re.ndim)
+    im = h[..., im_idx]
+    im = im * _expand(jnp.asarray(im_scale, dtype), im.ndim)
+    return jax.lax.complex(re, im)
+
+
+@functools.cache
+def _half_spectrum_to_sh_tables(lmax_out: int, umax: int, size: int) -> np.ndarray:
+    """W[m, (re | im, u = 0..umax), l]: c[m, l] = Σ_u Re S[u, |m|] W_re + Im S[u, |m|] W_im with
+    S = rfft2 of the torus values. Folds in 1/size², the Hermitian symmetry
+    H[u, -k] = conj(H[-u, k]) and the torus symmetry of a function on the sphere
+    H[-u, k] = (-1)^k H[u, k] (the points (β, α) and (-β, α + π) coincide)."""
+    Rp, Ip, Rn, In = _fourier_to_sh_tables(lmax_out, umax)  # (m, u centred, l)
+    flip = slice(None, None, -1)
+    TR = Rp + Rn[:, flip]
+    TI = Ip - In[:, flip]
+    L = lmax_out
+    ks = np.abs(np.arange(-L, L + 1))
+    sign = ((-1.0) ** ks)[:, None]
+    W = np.zeros((2 * L + 1, 2, umax + 1, L + 1))
+    for part, T in ((0, TR), (1, TI)):
+        pos = T[:, umax:, :].copy()  # u = 0..umax
+        neg = T[:, umax::-1, :]  # u = 0, -1, ..., -umax
+        folded = pos + sign[:, :, None] * neg
+        folded[:, 0, :] = pos[:, 0, :]
+        W[:, part] = folded / size**2
+    return W.reshape(2 * L + 1, 2 * (umax + 1), L + 1)
+
+
+def _half_spectrum_to_sh(S, lmax_out: int, umax: int):
+    """S = rfft2 of real torus values (..., size, size // 2 + 1) -> (..., (lmax_out + 1)^2)."""
+    size = S.shape[-2]
+    dtype = jnp.real(S).dtype
+    W = _half_spectrum_to_sh_tables(lmax_out, umax, size)
+    ks = np.abs(np.arange(-lmax_out, lmax_out + 1))
+    X = S[..., : umax + 1, :][..., ks]  # (..., u, m)
+    X = jnp.concatenate([jnp.real(X), jnp.imag(X)], -2)
+    c = jnp.einsum("...um,mul->...ml", X, jnp.asarray(W, dtype))
+    c = c.reshape(c.shape[:-2] + (-1,))
+    from ._s2grid import flat_index
+
+    return c[..., flat_index(lmax_out)]
+
+
+def _torus_product_fft(xs_lmax, umax: int, lmax_out: int):
+    """Π_i f_i on the (2 umax + 1)^2 torus by inverse real FFTs, then back to coefficients."""
+    size = 2 * umax + 1
+    values = None
+    for c, lmax in xs_lmax:
+        v = jnp.fft.irfft2(_sh_to_half_spectrum(c, lmax, size), s=(size, size)) * (size * size)
+        values = v if values is None else values * v
+    return _half_spectrum_to_sh(jnp.fft.rfft2(values), lmax_out, umax)
 
 
 def _torus_values(F, size: int):
@@ -307,15 +394,11 @@ def _direct_convolution(F, G):
 
 
 def _fourier_product(x, y, lmax_x, lmax_y, lmax_out, conv):
-    Fx = _sh_to_fourier(x, lmax_x)
-    Fy = _sh_to_fourier(y, lmax_y)
     umax = lmax_x + lmax_y
     if conv == "fft":
-        size = 2 * umax + 1
-        vals = _torus_values(Fx, size) * _torus_values(Fy, size)
-        H = _torus_coefficients(vals, umax)
-    elif conv == "direct":
-        H = _direct_convolution(Fx, Fy)
+        return _torus_product_fft([(x, lmax_x), (y, lmax_y)], umax, lmax_out)
+    if conv == "direct":
+        H = _direct_convolution(_sh_to_fourier(x, lmax_x), _sh_to_fourier(y, lmax_y))
     else:
         raise ValueError(f"`conv` must be 'fft' or 'direct', got {conv!r}.")
     return _fourier_to_sh(H, lmax_out)
@@ -325,6 +408,19 @@ def _fourier_product(x, y, lmax_x, lmax_y, lmax_out, conv):
 # Public entry points
 
 
+@functools.partial(
+    jax.jit,
+    static_argnames=(
+        "lmax_x",
+        "lmax_y",
+        "lmax_out",
+        "method",
+        "res_beta",
+        "res_alpha",
+        "fft",
+        "conv",
+    ),
+)
 def gaunt_tensor_product(
     x: Float[Array, "*batch dx"],
     y: Float[Array, "*batch dy"],
@@ -389,6 +485,7 @@ def gaunt_tensor_product(
     raise ValueError(f"`method` must be 'grid' or 'fourier', got {method!r}.")
 
 
+@functools.partial(jax.jit, static_argnames=("nu", "lmax", "lmax_out", "method", "conv"))
 def gaunt_powers(
     x: Float[Array, "*batch d"],
     nu: int,
@@ -441,17 +538,19 @@ def gaunt_powers(
         out = _from_grid(jnp.stack(powers, -3), lmax_out, False)
         return out
     if method == "fourier":
-        F = _sh_to_fourier(x, lmax)
         if conv == "fft":
             umax = nu * lmax
             size = 2 * umax + 1
-            v = _torus_values(F, size)
-            outs, p = [], v
+            half = _sh_to_half_spectrum(x, lmax, size)
+            v = jnp.fft.irfft2(half, s=(size, size)) * (size * size)
+            powers, p = [], v
             for k in range(nu):
                 if k:
                     p = p * v
-                outs.append(_fourier_to_sh(_torus_coefficients(p, umax), lmax_out))
-            return jnp.stack(outs, -2).astype(dtype)
+                powers.append(p)
+            spec = jnp.fft.rfft2(jnp.stack(powers, -3))
+            return _half_spectrum_to_sh(spec, lmax_out, umax).astype(dtype)
+        F = _sh_to_fourier(x, lmax)
         if conv == "direct":
             outs, P = [], F
             for k in range(nu):
@@ -476,6 +575,9 @@ def gaunt_power(
     return gaunt_powers(x, nu, lmax=lmax, lmax_out=lmax_out, method=method, conv=conv)[..., -1, :]
 
 
+@functools.partial(
+    jax.jit, static_argnames=("lmax_x", "lmax_y", "lmax_out", "method", "fft", "conv")
+)
 def gaunt_tensor_product_all_parities(
     x: Float[Array, "*batch 2 dx"],
     y: Float[Array, "*batch 2 dy"],

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
@@ -236,6 +237,9 @@ def _alpha_analysis(f, lmax: int, fft: bool):
     return jnp.concatenate([jnp.flip(sin_part, -1), cos_part], -1).astype(dtype)
 
 
+@functools.partial(
+    jax.jit, static_argnames=("res_beta", "res_alpha", "quadrature", "normalization", "fft")
+)
 def to_s2grid(
     coeffs: Float[Array, "*batch dim"],
     *,
@@ -279,6 +283,9 @@ def to_s2grid(
     return _alpha_synthesis(b, lmax, res_alpha, fft)
 
 
+@functools.partial(
+    jax.jit, static_argnames=("lmax", "quadrature", "normalization", "fft", "lmax_in")
+)
 def from_s2grid(
     signal: Float[Array, "*batch res_beta res_alpha"],
     *,

@@ -24,6 +24,7 @@ import functools
 import math
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
@@ -65,34 +66,84 @@ def _recurrence_constants(lmax: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return diag, a, b
 
 
+def _expand(v, ndim: int):
+    """A 1D constant reshaped to broadcast against the last axis of a rank-`ndim` array
+    (explicitly, so that strict rank promotion is respected)."""
+    return v.reshape((1,) * (ndim - 1) + (-1,))
+
+
+@functools.cache
+def _uniform_rows(lmax: int):
+    """Per-degree rows so that one formula covers every m:
+    Q̄_l = A_l ⊙ (z Q̄_{l-1}) - AB_l ⊙ (r² Q̄_{l-2}) + S_l z + D_l, where A_l, AB_l vanish for
+    m > l - 2, S_l holds √(2l+1) Q̄_{l-1}^{l-1} at m = l - 1 and D_l holds Q̄_l^l at m = l."""
+    diag, a, b = _recurrence_constants(lmax)
+    n = lmax + 1
+    A = a.copy()
+    AB = a * b
+    S = np.zeros((n, n))
+    D = np.zeros((n, n))
+    for l in range(n):
+        D[l, l] = diag[l]
+        if l >= 1:
+            S[l, l - 1] = math.sqrt(2 * l + 1) * diag[l - 1]
+    return A, AB, S, D
+
+
 def legendre_table(lmax: int, cos_beta, r2=None, *, xp=np):
     """Q̄_l^m(cos β) for 0 <= m <= l <= lmax, shape (..., lmax + 1, lmax + 1) indexed [l, m]
     (zero for m > l). With `r2` given, `cos_beta` is the unnormalised coordinate y and the
-    result is the homogeneous version r^(l-m) Q̄_l^m(y / r)."""
-    diag, a, b = _recurrence_constants(lmax)
-    dtype = cos_beta.dtype
-    shape = cos_beta.shape
-    rows = []
-    ones = xp.ones(shape + (1,), dtype)
+    result is the homogeneous version r^(l-m) Q̄_l^m(y / r).
+
+    With xp=jax.numpy the recurrence runs as one `lax.scan` over l (compile time independent
+    of lmax); with NumPy as a Python loop (tables are built once, in float64)."""
+    A, AB, S, D = _uniform_rows(lmax)
     z = cos_beta[..., None]
-    rr = r2[..., None] if r2 is not None else None
-    for l in range(lmax + 1):
-        parts = []
-        if l >= 2:
-            lo = rows[l - 1][..., : l - 1]
-            lo2 = rows[l - 2][..., : l - 1]
-            second = lo2 * xp.asarray(b[l, : l - 1], dtype)
-            if rr is not None:
-                second = second * rr
-            parts.append(xp.asarray(a[l, : l - 1], dtype) * (z * lo - second))
-        if l >= 1:
-            parts.append(z * (math.sqrt(2 * l + 1) * diag[l - 1]))  # Q̄_l^{l-1}
-        parts.append(ones * diag[l])  # Q̄_l^l
-        row = xp.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
-        if l < lmax:
-            row = xp.concatenate([row, xp.zeros(shape + (lmax - l,), dtype)], axis=-1)
-        rows.append(row)
-    return xp.stack(rows, axis=-2)
+    rr = r2[..., None] if r2 is not None else xp.ones_like(z)
+    shape = cos_beta.shape + (lmax + 1,)
+    if xp is np:
+        rows, q1, q2 = [], np.zeros(shape), np.zeros(shape)
+        for l in range(lmax + 1):
+            q = A[l] * (z * q1) - AB[l] * (rr * q2) + S[l] * z + D[l]
+            rows.append(q)
+            q1, q2 = q, q1
+        return np.stack(rows, axis=-2)
+    dtype = cos_beta.dtype
+    nd = len(shape)
+
+    def step(carry, row):
+        q1, q2 = carry
+        a_l, ab_l, s_l, d_l = (_expand(r, nd) for r in row)
+        q = a_l * (z * q1) - ab_l * (rr * q2) + s_l * z + d_l
+        return (q, q1), q
+
+    zeros = jnp.zeros(shape, dtype)
+    rows = tuple(jnp.asarray(t, dtype) for t in (A, AB, S, D))
+    _, qs = jax.lax.scan(step, (zeros, zeros), rows)
+    return jnp.moveaxis(qs, 0, -2)
+
+
+def angular_table(lmax: int, c, s, *, xp=np):
+    """(C_m, S_m) = Re, Im (c + i s)^m for m = 0..lmax, as one (..., 2 lmax + 1) array indexed
+    m + lmax with S_|m| at negative m and C_m at m >= 0."""
+    if xp is np or lmax == 0:
+        cos_parts = [xp.ones_like(c)]
+        sin_parts = [xp.zeros_like(c)]
+        for _ in range(lmax):
+            cm, sm = cos_parts[-1], sin_parts[-1]
+            cos_parts.append(c * cm - s * sm)
+            sin_parts.append(c * sm + s * cm)
+        return xp.stack(sin_parts[:0:-1] + cos_parts, axis=-1)
+
+    def step(carry, _):
+        cm, sm = carry
+        nxt = (c * cm - s * sm, c * sm + s * cm)
+        return nxt, nxt
+
+    _, (cs, ss) = jax.lax.scan(step, (jnp.ones_like(c), jnp.zeros_like(c)), None, length=lmax)
+    cs = jnp.moveaxis(cs, 0, -1)
+    ss = jnp.moveaxis(ss, 0, -1)
+    return jnp.concatenate([jnp.flip(ss, -1), jnp.ones_like(c)[..., None], cs], -1)
 
 
 @functools.cache
@@ -106,18 +157,6 @@ def _gather_indices(ls: tuple[int, ...], lmax: int):
             cs_idx.append(m + lmax)
             factor.append(1.0 if m == 0 else math.sqrt(2.0))
     return np.array(q_idx), np.array(cs_idx), np.array(factor)
-
-
-def angular_table(lmax: int, c, s, *, xp=np):
-    """(C_m, S_m) = Re, Im (c + i s)^m for m = 0..lmax, as one (..., 2 lmax + 1) array indexed
-    m + lmax with S_|m| at negative m and C_m at m >= 0."""
-    cos_parts = [xp.ones_like(c)]
-    sin_parts = [xp.zeros_like(c)]
-    for _ in range(lmax):
-        cm, sm = cos_parts[-1], sin_parts[-1]
-        cos_parts.append(c * cm - s * sm)
-        sin_parts.append(c * sm + s * cm)
-    return xp.stack(sin_parts[:0:-1] + cos_parts, axis=-1)
 
 
 def _normalization_factors(ls, normalization: str) -> np.ndarray:
@@ -187,9 +226,16 @@ def spherical_harmonics(
     """
     ls = _as_ls(lmax)
     vectors = jnp.asarray(vectors)
-    dtype = float_dtype_of(vectors, name="vectors")
+    float_dtype_of(vectors, name="vectors")
     if vectors.ndim < 1 or vectors.shape[-1] != 3:
         raise ValueError(f"`vectors` must have shape (..., 3), got {vectors.shape}.")
+    _normalization_factors(ls, normalization)  # validates
+    return _sh_kernel(vectors, ls, normalization, bool(normalize))
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _sh_kernel(vectors, ls, normalization, normalize):
+    dtype = vectors.dtype
     factors = _normalization_factors(ls, normalization)
     lm = max(ls)
     x, y, z = vectors[..., 0], vectors[..., 1], vectors[..., 2]
@@ -204,4 +250,5 @@ def spherical_harmonics(
     q_idx, cs_idx, factor = _gather_indices(ls, lm)
     q_flat = q.reshape(q.shape[:-2] + ((lm + 1) ** 2,))
     coef = jnp.asarray(factor * factors, dtype)
-    return q_flat[..., q_idx] * cs[..., cs_idx] * coef
+    out = q_flat[..., q_idx] * cs[..., cs_idx]
+    return out * _expand(coef, out.ndim)

@@ -258,7 +258,8 @@ def _contract(a, b, C, sparse: bool, spec: str):
         return jnp.einsum(spec, a, b, jnp.asarray(C, a.dtype))
     i, j, k = np.nonzero(C)
     vals = jnp.asarray(C[i, j, k], a.dtype)
-    prod = a[..., i] * b[..., j] * vals  # (..., nnz)
+    prod = a[..., i] * b[..., j]  # (..., nnz)
+    prod = prod * vals.reshape((1,) * (prod.ndim - 1) + (-1,))
     moved = jnp.moveaxis(prod, -1, 0)
     out = jax.ops.segment_sum(moved, jnp.asarray(k), num_segments=C.shape[2])
     return jnp.moveaxis(out, 0, -1)
@@ -303,6 +304,43 @@ def cg_tensor_product(
     plan = _get_plan(irreps_x, irreps_y, mode, filter_out, irreps_out)
     irreps_x_in, irreps_y_in = Irreps(irreps_x), Irreps(irreps_y)
     x, y = jnp.asarray(x), jnp.asarray(y)
+    if irrep_normalization not in ("component", "norm", "none"):
+        raise ValueError(
+            f"`irrep_normalization` must be 'component', 'norm' or 'none', got "
+            f"{irrep_normalization!r}."
+        )
+    filt = _filter_set(filter_out)
+    filter_key = None if filt is None else tuple(sorted(filt))
+    out_key = None if irreps_out is None else Irreps(irreps_out)
+    out = _cg_kernel(
+        x,
+        y,
+        weights,
+        irreps_x_in,
+        irreps_y_in,
+        mode,
+        filter_key,
+        out_key,
+        irrep_normalization,
+        bool(sparse),
+    )
+    return out, plan.irreps_out
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4, 5, 6, 7, 8, 9))
+def _cg_kernel(
+    x,
+    y,
+    weights,
+    irreps_x_in,
+    irreps_y_in,
+    mode,
+    filter_out,
+    irreps_out,
+    irrep_normalization,
+    sparse,
+):
+    plan = _get_plan(irreps_x_in, irreps_y_in, mode, filter_out, irreps_out)
     dtype = float_dtype_of(x, name="x")
     if float_dtype_of(y, name="y") != dtype:
         raise ValueError(f"`x` and `y` must have the same dtype, got {x.dtype} and {y.dtype}.")
@@ -362,7 +400,8 @@ def cg_tensor_product(
             bb = jnp.broadcast_to(b, a.shape[:-1] + b.shape[-1:])
             z = _contract(a, bb, C, sparse, "...ui,...uj,ijk->...uk")
             if weights is not None:
-                z = z * weights[p.weight_slice][:, None]
+                w = weights[p.weight_slice].reshape((1,) * (z.ndim - 2) + (-1, 1))
+                z = z * w
             path_out.append(z)
         else:
             m1, m2 = a.shape[-2], b.shape[-2]
@@ -387,5 +426,5 @@ def cg_tensor_product(
             for k in chunk_ids:
                 pieces.append(path_out[k].reshape(batch + (-1,)))
     if not pieces:
-        return jnp.zeros(batch + (0,), dtype), plan.irreps_out
-    return jnp.concatenate(pieces, -1), plan.irreps_out
+        return jnp.zeros(batch + (0,), dtype)
+    return jnp.concatenate(pieces, -1)

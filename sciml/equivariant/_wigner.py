@@ -89,13 +89,19 @@ def wigner_D(
     """
     l = check_lmax(l, name="l")
     R, dtype = _check_matrix(R)
+    if p is not None and p not in (1, -1):
+        raise ValueError(f"`p` must be ±1 or None, got {p!r}.")
+    return _wigner_kernel(R, l, p)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _wigner_kernel(R, l, p):
+    dtype = R.dtype
     points, weights, ylm = _projection_grid(l)
     rotated = jnp.einsum("...ij,nj->...ni", R, jnp.asarray(points, dtype))
     y_rot = spherical_harmonics([l], rotated, normalization="integral", normalize=False)
     D = jnp.einsum("...nm,nk->...mk", y_rot, jnp.asarray(ylm * weights[:, None], dtype))
     if p is not None and p != (-1) ** l:
-        if p not in (1, -1):
-            raise ValueError(f"`p` must be ±1 or None, got {p!r}.")
         det = jnp.linalg.det(R)
         D = D * jnp.where(det < 0, -1.0, 1.0).astype(dtype)[..., None, None]
     return D
@@ -116,11 +122,17 @@ def irreps_D(irreps, R: Float[Array, "*batch 3 3"]) -> Float[Array, "*batch dim 
     """
     irreps = Irreps(irreps)
     R, dtype = _check_matrix(R)
+    return _irreps_D_kernel(R, irreps)
+
+
+@functools.partial(jax.jit, static_argnums=(1,))
+def _irreps_D_kernel(R, irreps):
+    dtype = R.dtype
     batch = R.shape[:-2]
     blocks = {}
     for _, ir in irreps:
         if ir not in blocks:
-            blocks[ir] = wigner_D(ir.l, R, p=ir.p)
+            blocks[ir] = _wigner_kernel(R, ir.l, ir.p)
     out = jnp.zeros(batch + (irreps.dim, irreps.dim), dtype)
     start = 0
     for mul, ir in irreps:
