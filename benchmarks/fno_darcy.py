@@ -52,6 +52,7 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--modes", type=int, default=8)
     parser.add_argument("--width", type=int, default=24)
+    parser.add_argument("--projection", type=int, default=128, help="projection width (128)")
     parser.add_argument("--chains", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smoke", action="store_true")
@@ -107,7 +108,14 @@ def main(argv=None):
     runs = (("skr", y_skr, args.seed), ("direct", y_direct, args.seed))
     runs += (("direct, other init", y_direct, args.seed + 1),)
     for name, targets, seed in runs:
-        model = FNO(1, 1, modes=args.modes, width=args.width, key=jax.random.key(seed))
+        model = FNO(
+            1,
+            1,
+            modes=args.modes,
+            width=args.width,
+            projection_width=args.projection,
+            key=jax.random.key(seed),
+        )
         tic = time.perf_counter()
         trained, history = train_fno(
             model,
@@ -137,7 +145,8 @@ def main(argv=None):
     difference = abs(results["skr"]["test_rel_l2"] - results["direct"]["test_rel_l2"])
     noise = abs(results["direct, other init"]["test_rel_l2"] - results["direct"]["test_rel_l2"])
     lines = [
-        f"FNO (modes {args.modes}, width {args.width}, 4 layers) on Darcy s = {args.grid}: "
+        f"FNO (modes {args.modes}, width {args.width}, 4 layers, projection "
+        f"{args.projection}) on Darcy s = {args.grid}: "
         f"{args.n_train} train / {args.n_test} test, {args.steps} Adam steps, batch {args.batch}",
         "",
         "| training data | test rel. L2 (vs direct) | train rel. L2 | train [s] |",
