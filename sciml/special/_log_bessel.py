@@ -12,9 +12,12 @@ Regions (s = √(v² + x²), S0 = 20):
   orders (p → 1), large arguments (p → 0, where it reduces to the Hankel expansion 10.40) and
   everything between, including v = 0. The leading factor uses
   vη = s − v·asinh(v/x), and e.g. log I_v(x) − x = v²/(s + x) − v·asinh(v/x) − ½log(2πs)
-  + log Σ P_k(q)/s^k, which has no cancellation. 18 terms in float64 (7 in float32) leave a
-  truncation below 1e-16 (1e-10) of max(1, |log f|) on the whole boundary s = S0 (measured on
-  the exact polynomials; see `_tables.py`).
+  + log Σ P_k(q)/s^k, which has no cancellation. For log I_v and log K_v themselves the
+  exponent vη is a difference of terms of size s that cancel near x ≈ 0.6627·v (where f ≈ 1);
+  `_v_eta` computes it there from the addition theorem of asinh around the zero of η, with an
+  exact x − z0·v (otherwise the error would be ≈ eps·s, 1e-10 at v = 1e5). 18 terms in
+  float64 (7 in float32) leave a truncation below 1e-16 (1e-10) of max(1, |log f|) on the
+  whole boundary s = S0 (measured on the exact polynomials; see `_tables.py`).
 - s < S0, log I: the power series 10.25.2 with terms built by their ratio
   t_k/t_{k−1} = (x²/4)/(k(k + v)) (36 terms in float64, 28 in float32), summed as
   log1p(Σ_{k≥1} t_k) so that log I_0(x) ≈ x²/4 keeps full relative accuracy as x → 0. log Γ(v+1)
@@ -244,7 +247,10 @@ def _split_high(v):
 
 
 def _v_eta(v, x, s, p):
-    """v·η(x/v) = s − v·asinh(v/x) (Debye's exponent), without cancellation near its zero.
+    """v·η(x/v) = s − v·asinh(v/x) (Debye's exponent) as big + rest, cancellation-free.
+
+    `big` is x where x > 2v (added last by the caller, so that log f ≈ ±x rounds well) and 0
+    elsewhere.
 
     Near z0 = 0.6627… (η(z0) = 0; there I_v(x) and K_v(x) are close to 1 and s·eps, the
     rounding of the two terms of size s, would be the whole error), the addition theorem
@@ -255,11 +261,13 @@ def _v_eta(v, x, s, p):
     where g and the asinh term have the same sign (nothing cancels) and x − z0·v is computed
     exactly: z0 and v are split into halves whose products are exact (`_split_high`). z0 is the
     dtype's number nearest the zero and η(z0) (≲ one ulp) is a 50-digit constant, so the
-    identity is exact. It is used for x ≥ v/4, the old form s − v·log((v + s)/x) below (where
-    the terms differ by at least a factor 2).
+    identity is exact. It is used for v/4 ≤ x ≤ 2v; outside, where the two terms differ by at
+    least a factor 2, the plain forms x + (v²/(s + x) − v·asinh(v/x)) (x > 2v) and
+    s − v·log((v + s)/x) (x < v/4) are as accurate and round x ≫ v more often correctly.
     """
     zero = eta_zero(np.dtype(x.dtype).name)
-    use_zero_form = x >= 0.25 * v
+    above = x > 2 * v
+    use_zero_form = (x >= 0.25 * v) & ~above
     x_z = jnp.where(use_zero_form, x, s)  # any positive value where the form is not used
     v_high = _split_high(v)
     v_low = v - v_high
@@ -267,11 +275,18 @@ def _v_eta(v, x, s, p):
     gap = gap - zero.z0_high * v_low
     gap = gap - zero.z0_low * v_high
     gap = gap - zero.z0_low * v_low  # x − z0·v
-    g = gap * ((x_z / s + zero.z0 * p) / (1 + zero.sqrt1p * p))
-    near_zero_form = v * zero.eta_at_z0 + g + v * jnp.arcsinh(g / (zero.z0 * x_z))
-    x_o = jnp.where(use_zero_form, 1.0, x)
+    # y = g/(z0·x) and, for x > 2v, v/x: one division for both
+    z0_x = zero.z0 * x_z
+    numerator = gap * (x_z * (1 / s) + zero.z0 * p)
+    denominator = (1 + zero.sqrt1p * p) * z0_x
+    y = jnp.where(above, v, numerator) / jnp.where(above, x, denominator)
+    asinh = jnp.arcsinh(y)
+    near_zero_form = v * zero.eta_at_z0 + y * z0_x + v * asinh
+    above_form = v * v / (s + x) - v * asinh
+    x_o = jnp.where(use_zero_form | above, 1.0, x)
     below_form = s - v * (jnp.log(v + s) - jnp.log(x_o))
-    return jnp.where(use_zero_form, near_zero_form, below_form)
+    rest = jnp.where(above, above_form, jnp.where(use_zero_form, near_zero_form, below_form))
+    return jnp.where(above, x, 0.0), rest
 
 
 def _debye(v, x, kind: str, scaled: bool, terms: _Terms, need_ratio: bool):
@@ -288,13 +303,13 @@ def _debye(v, x, kind: str, scaled: bool, terms: _Terms, need_ratio: bool):
         asinh_small = jnp.arcsinh(jnp.where(below, v / x, 1.0))
         asinh_large = jnp.log(jnp.where(below, 2.0, v + s)) - jnp.log(jnp.where(below, 1.0, x))
         v_asinh = v * jnp.where(below, asinh_small, asinh_large)
-        exponent = v * v / (s + x) - v_asinh
+        big, exponent = 0.0, v * v / (s + x) - v_asinh
     else:
-        exponent = _v_eta(v, x, s, p)
+        big, exponent = _v_eta(v, x, s, p)
     if kind == "i":
-        log_f = exponent - 0.5 * jnp.log(2 * math.pi * s) + jnp.log1p(correction)
+        log_f = big + (exponent - 0.5 * jnp.log(2 * math.pi * s) + jnp.log1p(correction))
     else:
-        log_f = -exponent + 0.5 * jnp.log(math.pi / (2 * s)) + jnp.log1p(correction)
+        log_f = -big + (-exponent + 0.5 * jnp.log(math.pi / (2 * s)) + jnp.log1p(correction))
     ratio = None
     if need_ratio:
         derivative_sum = _debye_sums(q, t, q_table, terms.debye)
