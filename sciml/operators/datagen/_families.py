@@ -102,7 +102,6 @@ class DarcyFamily(AbstractFamily):
 
     params: Float[Array, "N s s"]
     forcing: Float[Array, ""]
-    coefficient: str = eqx.field(static=True)
     name = "darcy"
     spd = True
 
@@ -247,7 +246,7 @@ def darcy_family(
         raise ValueError(
             f"`coefficient` must be 'lognormal', 'piecewise' or 'parametric', got {coefficient!r}."
         )
-    return DarcyFamily(params=a, forcing=jnp.asarray(forcing, dtype), coefficient=coefficient)
+    return DarcyFamily(params=a, forcing=jnp.asarray(forcing, dtype))
 
 
 def poisson_family(

@@ -152,7 +152,8 @@ def sort_features(
     _, _, vt = jnp.linalg.svd(centred, full_matrices=False)
     q = min(n_components, vt.shape[0])
     coords = jnp.matmul(centred, vt[:q].T, precision=HIGHEST)
-    low, high = jnp.min(coords, axis=0), jnp.max(coords, axis=0)
+    low = jnp.min(coords, axis=0, keepdims=True)
+    high = jnp.max(coords, axis=0, keepdims=True)
     coords = (coords - low) / jnp.where(high > low, high - low, 1)
     return _greedy_chain(coords)
 
