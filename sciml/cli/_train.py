@@ -93,6 +93,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="where Ritz bases are cached (default: $SCIML_CACHE_DIR/dcdm or ~/.cache/sciml/dcdm)",
     )
     parser.add_argument(
+        "--time-limit",
+        type=positive_float,
+        default=None,
+        help="stop after the chunk that ends past this many seconds of training (the model "
+        "is still written; --resume continues)",
+    )
+    parser.add_argument(
         "--no-eval",
         dest="evaluate",
         action="store_false",
@@ -154,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
             cache_dir=args.cache_dir,
             evaluate=args.evaluate,
+            time_limit_s=args.time_limit,
             log=log,
             command=command or "sciml train dcdm",
         )

@@ -274,7 +274,9 @@ def load_dcdm_model(path: str | Path) -> DCDMNet:
             architecture in its header.
     """
     header = read_dcdm_header(path)
-    skeleton = DCDMNet(
+    # Shapes only: no random initialisation to throw away.
+    skeleton = eqx.filter_eval_shape(
+        DCDMNet,
         int(header["dim"]),
         variant=str(header["variant"]),
         key=jax.random.key(0),

@@ -234,6 +234,7 @@ def train_dcdm(
     progress: bool | None = None,
     cache_dir: str | Path | None = None,
     evaluate: bool = True,
+    time_limit_s: float | None = None,
     log: Callable[[str], None] | None = None,
     command: str = "sciml.solvers._dcdm_train.train_dcdm",
 ) -> dict[str, Any]:
@@ -249,6 +250,8 @@ def train_dcdm(
         cache_dir: where the Ritz basis is cached (default `~/.cache/sciml/dcdm`).
         evaluate: after training, compare DCDM with CG on unseen obstacle problems at the
             training size and twice it (2-D) and store that in `metrics.json`.
+        time_limit_s: stop after the first chunk that ends past this many seconds of training
+            (the model and checkpoint are still written; `--resume` can continue).
         log: a function for progress messages (default: none).
         command: the command line recorded in `metrics.json` and the model header.
 
@@ -358,6 +361,9 @@ def train_dcdm(
             recent = float(np.mean(chunk_losses))
             bar.set_postfix_str(f"loss {recent:.4f}")
             log(f"step {step}/{settings.steps}: loss {recent:.4f} ({train_s:.0f} s)")
+            if time_limit_s is not None and train_s >= time_limit_s and step < settings.steps:
+                log(f"time limit of {time_limit_s:g} s reached: stopping at step {step}")
+                break
 
     model = eqx.combine(params, static)
     evaluation = []
@@ -377,6 +383,7 @@ def train_dcdm(
         "final_loss_mean": float(np.mean(losses[-window:])) if losses else None,
         "loss_window": window,
         "steps_done": step,
+        "stopped_by_time_limit": step < settings.steps,
         "ritz": basis.settings,
         "theta": theta,
         "evaluation": evaluation,
