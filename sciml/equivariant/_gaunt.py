@@ -160,7 +160,6 @@ def _sh_to_fourier(c, lmax: int):
     f(β, α) = Σ_{u,v} F[u, v] e^{i(uβ + vα)} on the torus, equal to √(4π) Σ c_lm Y_lm on the
     sphere (β ∈ [0, π])."""
     dtype = c.dtype
-    cdtype = jnp.complex128 if dtype == jnp.float64 else jnp.complex64
     T = _sh_to_fourier_blocks(lmax)  # (k, l, u)
     cpad = jnp.concatenate([c, jnp.zeros(c.shape[:-1] + (1,), dtype)], -1)
     cm = cpad[..., _m_padded_index(lmax)]  # (..., m, l)
@@ -173,7 +172,7 @@ def _sh_to_fourier(c, lmax: int):
     # h_true = h (even |m|) or i h (odd |m|)
     odd = jnp.asarray((np.abs(ms) % 2 == 1), dtype)
     odd = odd.reshape((1,) * (h.ndim - 2) + (-1, 1))
-    h_c = (h * (1 - odd)).astype(cdtype) + 1j * (h * odd).astype(cdtype)
+    h_c = jax.lax.complex(h * (1 - odd), h * odd)
     # α: cos(kα) = (e^{ikα} + e^{-ikα})/2, sin(kα) = (e^{ikα} - e^{-ikα})/(2i)
     h_cos = h_c[..., lmax:, :]  # k = 0..lmax
     h_sin = jnp.flip(h_c[..., :lmax, :], -2)  # k = 1..lmax
@@ -389,7 +388,7 @@ def _direct_convolution(F, G):
     ar, ai, br, bi = jnp.real(Fb), jnp.imag(Fb), jnp.real(Gb), jnp.imag(Gb)
     re = conv(ar, br) - conv(ai, bi)
     im = conv(ar, bi) + conv(ai, br)
-    out = re + 1j * im
+    out = jax.lax.complex(re, im)
     return out.reshape(batch + out.shape[-2:])
 
 

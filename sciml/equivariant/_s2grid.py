@@ -213,7 +213,7 @@ def _alpha_synthesis(b, lmax: int, res_alpha: int, fft: bool):
     cos_part = b[..., lmax:]  # m = 0..lmax
     sin_part = jnp.flip(b[..., :lmax], -1)  # |m| = 1..lmax
     sin_part = jnp.concatenate([jnp.zeros_like(cos_part[..., :1]), sin_part], -1)
-    spec = (cos_part - 1j * sin_part) * (res_alpha / 2)
+    spec = jax.lax.complex(cos_part, -sin_part) * (res_alpha / 2)
     spec = spec.at[..., 0].multiply(2)
     pad = half + 1 - (lmax + 1)
     spec = jnp.concatenate([spec, jnp.zeros(spec.shape[:-1] + (pad,), spec.dtype)], -1)
