@@ -42,6 +42,7 @@ def test_dcdm_with_given_weights_writes_metrics_and_reports_failure(untrained_2d
     assert (out / "convergence.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow  # one more DCDM compilation; the plumbing is covered by the test above
 def test_dcdm_with_the_shipped_model(tmp_path, capsys):
     from sciml.solvers._dcdm import default_dcdm_model
 
