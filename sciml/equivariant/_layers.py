@@ -189,7 +189,8 @@ class Linear(eqx.Module):
             else:
                 y = jnp.zeros((*batch, mul_out, 2 * l + 1), x.dtype)
             if self._use_bias and (l, p) == (0, 1):
-                y = y + self.biases[b_index].astype(x.dtype)[:, None]
+                bias = self.biases[b_index].astype(x.dtype)
+                y = y + bias.reshape((1,) * len(batch) + (mul_out, 1))
                 b_index += 1
             out.append(y)
         return _join(out, batch, x.dtype)

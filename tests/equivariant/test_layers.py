@@ -215,7 +215,7 @@ def test_message_passing_network_is_equivariant(getkey, improper, product):
     R = _rotation(improper)
     shift = jnp.asarray([0.3, -1.0, 2.0], F64)
     out = net(positions, features)
-    moved = net(positions @ R.T + shift, _rotate(features, "2x0e+1o", R))
+    moved = net(positions @ R.T + shift[None, :], _rotate(features, "2x0e+1o", R))
     assert _err(moved, _rotate(out, irreps_out, R)) < TOL64
     # Node order does not matter.
     perm = jnp.asarray([3, 1, 5, 0, 2, 4])
