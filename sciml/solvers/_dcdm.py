@@ -49,6 +49,7 @@ def dcdm(
     max_steps: int = 100,
     n_orth: int = 2,
     refresh_every: int = 10,
+    mask_features: bool = False,
     throw: bool = True,
 ) -> Solution:
     r"""Solve `A x = b` by the Deep Conjugate Direction Method (DCDM).
@@ -95,6 +96,11 @@ def dcdm(
         n_orth: the number of previous directions each new one is A-orthogonalised against
             (static; the reference uses 2; 0 gives a steepest-descent-like method).
         refresh_every: recompute the true residual every this many iterations (static, ≥ 1).
+        mask_features: give a `DCDMNet` the fluid mask, which zeroes its feature maps on
+            non-fluid cells. Off by default: the network then sees the residual (zero on
+            non-fluid cells) and its direction is zeroed there afterwards, which generalises far
+            better from the obstacle-free training box (shipped 2-D weights, unseen obstacles,
+            32²: 23 iterations ungated vs 74 gated, CG 138).
         throw: raise at run time if the solve is unsuccessful (use False when sharded).
 
     Returns:
@@ -142,7 +148,14 @@ def dcdm(
         )
     else:
         _check_callable_model(model, system.b)
-    return _solve(system, model, n_orth=n_orth, refresh_every=refresh_every, throw=throw)
+    return _solve(
+        system,
+        model,
+        n_orth=n_orth,
+        refresh_every=refresh_every,
+        mask_features=bool(mask_features),
+        throw=throw,
+    )
 
 
 def _check_callable_model(model: Callable, b: Array) -> None:
@@ -159,11 +172,15 @@ def _check_callable_model(model: Callable, b: Array) -> None:
         )
 
 
-def _direction_function(operator: Any, model: Any, dtype) -> Callable[[Array], Array]:
+def _direction_function(
+    operator: Any, model: Any, dtype, mask_features: bool
+) -> Callable[[Array], Array]:
     """r ↦ the model's direction, flat and in the solve's dtype, projected onto range(A)."""
     if isinstance(model, DCDMNet):
         grid_shape = operator.grid_shape
-        fluid = None if operator.mask is None else operator.mask == FLUID
+        fluid = None
+        if mask_features and operator.mask is not None:
+            fluid = operator.mask == FLUID
 
         def direction(r):
             s = model(r.reshape(grid_shape).astype(model.dtype), fluid)
@@ -195,10 +212,12 @@ def _direction_function(operator: Any, model: Any, dtype) -> Callable[[Array], A
 
 
 @eqx.filter_jit
-def _solve(system, model, *, n_orth: int, refresh_every: int, throw: bool) -> Solution:
+def _solve(
+    system, model, *, n_orth: int, refresh_every: int, mask_features: bool, throw: bool
+) -> Solution:
     operator, b, max_steps = system.operator, system.b, system.max_steps
     dtype = b.dtype
-    direction = _direction_function(operator, model, dtype)
+    direction = _direction_function(operator, model, dtype, mask_features)
 
     b_norm, tol, x, r = initial_state(system)
     tol2 = tol * tol
