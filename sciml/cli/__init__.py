@@ -15,7 +15,14 @@ from collections.abc import Sequence
 
 from sciml import __version__
 
-from ._common import PLATFORMS, ArgumentParser, RunFailure, UsageError, one_line
+from ._common import (
+    PLATFORMS,
+    ArgumentParser,
+    RunFailure,
+    UsageError,
+    jax_platforms_value,
+    one_line,
+)
 
 
 def build_parser() -> ArgumentParser:
@@ -75,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.platform is not None and "jax" not in sys.modules:
             # Every subcommand imports JAX after this point, so the choice takes effect.
-            os.environ["JAX_PLATFORMS"] = args.platform
+            os.environ["JAX_PLATFORMS"] = jax_platforms_value(args.platform)
         return int(args.run(args) or 0)
     except SystemExit as exit_request:  # --help and --version
         code = exit_request.code

@@ -103,6 +103,23 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 # JAX start-up
 
 
+def jax_platforms_value(platform: str) -> str:
+    """The `JAX_PLATFORMS` value for a `--platform` choice.
+
+    Recent JAX reads "gpu" as "cuda or rocm" and fails when the ROCm backend is absent, so a
+    "gpu" request names the GPU plugin that is installed ("cuda" or "rocm").
+    """
+    if platform != "gpu":
+        return platform
+    from importlib import metadata
+
+    names = {dist.metadata["Name"].lower().replace("_", "-") for dist in metadata.distributions()}
+    for backend in ("cuda", "rocm"):
+        if any(name.startswith(f"jax-{backend}") for name in names):
+            return backend
+    return platform
+
+
 def configure_jax(*, platform: str | None = None, x64: bool = False) -> None:
     """Choose JAX's platform and precision, before JAX is imported when possible.
 
@@ -116,7 +133,7 @@ def configure_jax(*, platform: str | None = None, x64: bool = False) -> None:
     """
     if "jax" not in sys.modules:
         if platform is not None:
-            os.environ["JAX_PLATFORMS"] = platform
+            os.environ["JAX_PLATFORMS"] = jax_platforms_value(platform)
         if x64:
             os.environ["JAX_ENABLE_X64"] = "1"
     import jax
