@@ -213,6 +213,7 @@ def test_vmap_over_systems_equals_loop():
         np.testing.assert_allclose(sols2.value[i], s2.value, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_float32():
     # rtol 1e-4: at 1e-5 this system (condition ~1e3) reaches float32's attainable accuracy
     # (the recomputed true residual carries errors ~eps·‖A‖‖x‖) and Arnoldi reports breakdown.
