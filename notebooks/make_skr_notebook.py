@@ -104,7 +104,7 @@ print(f"test relative L2: {test_error:.3f}")
 prediction = model(x[n_train])
 fig, axes = plt.subplots(1, 3, figsize=(11, 3))
 for ax, field, title in zip(axes, (a[n_train, 0], y[n_train, 0], prediction[0]),
-                            ("coefficient a", "solution u (SKR)", "FNO prediction")):
+                            ("coefficient a", "solution u (SKR)", "FNO prediction"), strict=True):
     ax.imshow(np.asarray(field), origin="lower")
     ax.set_title(title)
 plt.show()
