@@ -21,15 +21,17 @@ from ._common import (
     real_dtype,
     set_entry,
 )
-from ._gmres import _givens
-
-_RUNNING = 0
-_CONVERGED = 1
-_MAX_STEPS = 2
-_BREAKDOWN = 3
-_STAGNATION = 4
-_NONFINITE = 5
-_NONFINITE_INPUT = 6
+from ._gmres import (
+    _BREAKDOWN,
+    _CONVERGED,
+    _MAX_STEPS,
+    _NONFINITE,
+    _NONFINITE_INPUT,
+    _RUNNING,
+    _STAGNATION,
+    _after_restart,
+    _givens,
+)
 
 # Orthogonal (subspace) iterations of the eigen step without `eig`. The invariant subspace
 # only has to be good enough to recycle; 60 iterations gave the same iteration counts as the
@@ -526,30 +528,19 @@ def _solve(
         new_norm = norm(r)
         new_z = apply_precond(r)
         new_z_norm = new_norm if precond is None else norm(new_z)
-        inner_passed = presid <= ptol
-        ptol_max_factor = jnp.where(
-            inner_passed,
-            jnp.maximum(eps, 0.25 * ptol_max_factor),
-            jnp.minimum(1, 1.5 * ptol_max_factor),
+        ptol, ptol_max_factor, status = _after_restart(
+            presid,
+            ptol,
+            ptol_max_factor,
+            new_norm,
+            new_z_norm,
+            z_norm,
+            tol,
+            eps,
+            breakdown=breakdown,
+            k_total=k_total,
+            max_steps=max_steps,
         )
-        ptol = presid * jnp.minimum(ptol_max_factor, tol / jnp.where(new_norm > 0, new_norm, 1))
-        status = jnp.where(
-            ~jnp.isfinite(new_norm) | ~jnp.isfinite(new_z_norm) | ~jnp.isfinite(presid),
-            _NONFINITE,
-            jnp.where(
-                new_norm <= tol,
-                _CONVERGED,
-                jnp.where(
-                    breakdown,
-                    _BREAKDOWN,
-                    jnp.where(
-                        k_total >= max_steps,
-                        _MAX_STEPS,
-                        jnp.where(new_z_norm >= z_norm, _STAGNATION, _RUNNING),
-                    ),
-                ),
-            ),
-        ).astype(jnp.int32)
         return (
             x,
             new_z,

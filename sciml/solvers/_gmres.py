@@ -282,30 +282,19 @@ def _solve(system: KrylovSystem, *, restart: int, throw: bool) -> Solution:
         new_norm = norm(r)
         new_z = apply_precond(r)
         new_z_norm = new_norm if precond is None else norm(new_z)
-        inner_passed = presid <= ptol
-        ptol_max_factor = jnp.where(
-            inner_passed,
-            jnp.maximum(eps, 0.25 * ptol_max_factor),
-            jnp.minimum(1, 1.5 * ptol_max_factor),
+        ptol, ptol_max_factor, status = _after_restart(
+            presid,
+            ptol,
+            ptol_max_factor,
+            new_norm,
+            new_z_norm,
+            z_norm,
+            tol,
+            eps,
+            breakdown=breakdown,
+            k_total=k_total,
+            max_steps=max_steps,
         )
-        ptol = presid * jnp.minimum(ptol_max_factor, tol / jnp.where(new_norm > 0, new_norm, 1))
-        status = jnp.where(
-            ~jnp.isfinite(new_norm) | ~jnp.isfinite(new_z_norm) | ~jnp.isfinite(presid),
-            _NONFINITE,
-            jnp.where(
-                new_norm <= tol,
-                _CONVERGED,
-                jnp.where(
-                    breakdown,
-                    _BREAKDOWN,
-                    jnp.where(
-                        k_total >= max_steps,
-                        _MAX_STEPS,
-                        jnp.where(new_z_norm >= z_norm, _STAGNATION, _RUNNING),
-                    ),
-                ),
-            ),
-        ).astype(jnp.int32)
         return (
             x,
             new_z,
@@ -348,3 +337,48 @@ def _solve(system: KrylovSystem, *, restart: int, throw: bool) -> Solution:
         "residual_history": history,
     }
     return finish(x, result, stats, throw=throw)
+
+
+def _after_restart(
+    presid,
+    ptol,
+    ptol_max_factor,
+    new_norm,
+    new_z_norm,
+    z_norm,
+    tol,
+    eps,
+    *,
+    breakdown,
+    k_total,
+    max_steps,
+):
+    """SciPy's end-of-cycle bookkeeping, shared by `gmres` and `gcrodr`.
+
+    Returns the next inner tolerance, its adaptive factor (scipy gh-8400: shrink it after a
+    cycle whose inner estimate met it, grow it otherwise) and the loop status code.
+    """
+    ptol_max_factor = jnp.where(
+        presid <= ptol,
+        jnp.maximum(eps, 0.25 * ptol_max_factor),
+        jnp.minimum(1, 1.5 * ptol_max_factor),
+    )
+    ptol = presid * jnp.minimum(ptol_max_factor, tol / jnp.where(new_norm > 0, new_norm, 1))
+    status = jnp.where(
+        ~jnp.isfinite(new_norm) | ~jnp.isfinite(new_z_norm) | ~jnp.isfinite(presid),
+        _NONFINITE,
+        jnp.where(
+            new_norm <= tol,
+            _CONVERGED,
+            jnp.where(
+                breakdown,
+                _BREAKDOWN,
+                jnp.where(
+                    k_total >= max_steps,
+                    _MAX_STEPS,
+                    jnp.where(new_z_norm >= z_norm, _STAGNATION, _RUNNING),
+                ),
+            ),
+        ),
+    ).astype(jnp.int32)
+    return ptol, ptol_max_factor, status
