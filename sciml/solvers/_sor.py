@@ -32,7 +32,13 @@ from ..linalg._base import AbstractOperator, MatrixOperator, _LineaxOperator
 from ..linalg._stencil import AbstractStencilOperator
 from ._cg import cg
 from ._common import finish, init_history, norm, prepare_system, set_entry
-from ._preconditioners import SparseSSORPreconditioner, _check_omega, _levels, _safe_inverse
+from ._preconditioners import (
+    DenseSSORPreconditioner,
+    SparseSSORPreconditioner,
+    _check_omega,
+    _levels,
+    _safe_inverse,
+)
 
 
 class _RowTable(NamedTuple):
@@ -296,6 +302,45 @@ def _sor_solve(table, b, x0, omega, rtol, max_steps, throw) -> Solution:
     return finish(x[:-1], result, stats, throw=throw)
 
 
+class _MatlabOrderSSOR(AbstractOperator):
+    r"""SSOR in MATLAB's factor order, $M = (D+\omega U) D^{-1} (D+\omega L)/(\omega(2-\omega))$.
+
+    "Learning to Relax" calls `pcg(A, b, tol, maxit, M1, M2, x0)` with $X = D + \omega L$,
+    $M_1 = X^\top D^{-1}$, $M_2 = X / (\omega(2-\omega))$, and `pcg` applies
+    $z = M_2 \backslash (M_1 \backslash r)$: a backward (upper) substitution first, then a
+    forward one. `sciml.solvers.ssor` is the textbook $(D + \omega L) D^{-1} (D + \omega U)$,
+    forward first; the two are different SPD matrices (transposed factor order), and their PCG
+    counts differ by one now and then. This wraps an `ssor` preconditioner and applies its
+    factors in the reverse order.
+    """
+
+    inner: DenseSSORPreconditioner | SparseSSORPreconditioner
+
+    def mv(self, x):
+        inner = self.inner
+        if isinstance(inner, SparseSSORPreconditioner):
+            # `_substitute` solves (D + ωT) y = rhs for whichever triangle T it is given.
+            rhs = jnp.concatenate([x, jnp.zeros(1, x.dtype)])
+            y = inner._substitute(rhs, inner.upper_rows, inner.upper_cols, inner.upper_vals)
+            w = inner._substitute(
+                inner.diag * y, inner.lower_rows, inner.lower_cols, inner.lower_vals
+            )
+            scale = (inner.omega * (2 - inner.omega)).astype(x.dtype)
+            return scale * w[: inner.size]
+        decoupled = inner.diag == 0
+        y = jax.scipy.linalg.solve_triangular(inner.upper, jnp.where(decoupled, 0, x), lower=False)
+        w = jax.scipy.linalg.solve_triangular(inner.lower, inner.diag * y, lower=True)
+        return inner.scale.astype(w.dtype) * w
+
+    @property
+    def n(self) -> int:
+        return self.inner.n
+
+    @property
+    def dtype(self):
+        return self.inner.dtype
+
+
 def _stencil_ssor(op: AbstractStencilOperator, omega: Array) -> SparseSSORPreconditioner:
     # The SSOR preconditioner of a grid stencil built from the grid shape, so it is traceable
     # (`ssor` builds its schedule on the host); same class, same arithmetic.
@@ -345,11 +390,14 @@ def ssor_pcg(
 ) -> Solution:
     r"""Conjugate gradients preconditioned by SSOR(ω), with MATLAB `pcg` semantics.
 
-    The preconditioner is $M = (D + \omega L) D^{-1} (D + \omega L^\top) / (\omega(2-\omega))$
-    (see `sciml.solvers.ssor`); the iteration is `sciml.solvers.cg` with it. As in MATLAB
-    `pcg(A, b, rtol, max_steps, M1, M2, x0)` the tolerance is relative to $\|b\|$ (not to the
-    initial residual) and the count is 0 when the warm start `x0` already satisfies it, which
-    is how "Learning to Relax" measures the cost of a time step.
+    The preconditioner is $M = (D + \omega L^\top) D^{-1} (D + \omega L) / (\omega(2-\omega))$,
+    MATLAB's `M1 * M2` with $M_1 = (D + \omega L)^\top D^{-1}$,
+    $M_2 = (D + \omega L)/(\omega(2-\omega))$ as "Learning to Relax" passes them (a backward
+    substitution, then a forward one; the factors of `sciml.solvers.ssor` in the reverse
+    order, whose counts differ by one now and then); the iteration is `sciml.solvers.cg` with
+    it. As in MATLAB `pcg(A, b, rtol, max_steps, M1, M2, x0)` the tolerance is relative to
+    $\|b\|$ (not to the initial residual) and the count is 0 when the warm start `x0` already
+    satisfies it, which is how "Learning to Relax" measures the cost of a time step.
 
     For grid stencil operators the preconditioner is built from the grid shape and traces
     (so `ssor_pcg` can run inside `jit`/`lax.scan` over a sequence of operators); other
@@ -383,11 +431,12 @@ def ssor_pcg(
     real = jnp.finfo(system.b.dtype).dtype
     omega = jnp.asarray(omega).astype(real)
     if isinstance(op, AbstractStencilOperator):
-        M = _stencil_ssor(op, omega)
-        _check_diagonal(M.diag)
+        inner = _stencil_ssor(op, omega)
+        _check_diagonal(inner.diag)
     else:
         _check_diagonal(jnp.append(op.diagonal(), 1))
-        M = ssor(op, omega)
+        inner = ssor(op, omega)
+    M = _MatlabOrderSSOR(inner)
     return cg(
         op, system.b, x0=system.x0, rtol=system.rtol, max_steps=system.max_steps, M=M, throw=throw
     )
