@@ -9,7 +9,7 @@ import pytest
 
 from sciml.problems import shifted_laplacians
 from sciml.solvers import relax, sor, ssor_pcg
-from sciml.solvers.relax._sampling import _uniform
+from sciml.solvers.relax._sampling import _uniform, ordered_sum
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +142,60 @@ def test_searches_equal_brute_force_on_the_fine_grid(small_sequence):
     np.testing.assert_array_equal(each, brute_each)
     # the ω found gives the count found
     np.testing.assert_array_equal(relax.fixed(seq, omega_each).iterations, each)
+
+
+# ------------------------------------------------------------------------------- replay
+
+
+@pytest.fixture(scope="module")
+def replay_sequence():
+    return shifted_laplacians(jax.random.key(12), 200, variance="low", grid=6)
+
+
+@pytest.mark.parametrize("name", ["TsallisINF", "TsallisINFCB", "ChebCB"])
+def test_replay_of_recorded_counts_reproduces_the_actions_bitwise(replay_sequence, name):
+    seq = replay_sequence
+    grid = jnp.linspace(1.0, 1.95, 20)
+    learner = {
+        "TsallisINF": lambda: relax.TsallisINF(grid),
+        "TsallisINFCB": lambda: relax.TsallisINFCB(grid, 5, -0.15, 0.65),
+        "ChebCB": lambda: relax.ChebCB(grid, 6, -0.15, 0.65),
+    }[name]()
+    key = jax.random.key(3)
+    run = relax.relax(seq, "sor", learner, key=key)
+    assert len(set(np.asarray(run.arm).tolist())) > 3  # the learner explored: a real test
+    again = relax.replay(learner, run.iterations, key=key, context=seq.context)
+    np.testing.assert_array_equal(again.arm, run.arm)
+    np.testing.assert_array_equal(np.asarray(again.omega), np.asarray(run.omega))  # bitwise
+    np.testing.assert_array_equal(again.cumulative, run.cumulative)
+    # The actions depend on the losses: one different count changes later actions.
+    changed = np.asarray(run.iterations).copy()
+    changed[20] += 50
+    other = relax.replay(learner, changed, key=key, context=seq.context)
+    np.testing.assert_array_equal(other.arm[:21], run.arm[:21])
+    assert np.any(np.asarray(other.arm[21:]) != np.asarray(run.arm[21:]))
+
+
+def test_replay_bad_input():
+    learner = relax.TsallisINF(jnp.linspace(1.0, 1.9, 4))
+    with pytest.raises(ValueError, match="iterations"):
+        relax.replay(learner, jnp.ones((3, 2), jnp.int32), key=jax.random.key(0))
+    with pytest.raises(ValueError, match="context"):
+        relax.replay(learner, jnp.ones(5, jnp.int32), key=jax.random.key(0), context=jnp.ones(4))
+    with pytest.raises(ValueError, match="learner"):
+        relax.replay(object(), jnp.ones(5, jnp.int32), key=jax.random.key(0))
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 20, 33])
+def test_ordered_sum_is_a_fixed_pairwise_tree(k):
+    x = np.random.default_rng(k).standard_normal(k) * 10.0 ** np.arange(k) % 7
+    level = list(x)
+    while len(level) > 1:
+        if len(level) % 2:
+            level.append(0.0)
+        level = [level[i] + level[i + 1] for i in range(0, len(level), 2)]
+    assert float(ordered_sum(jnp.asarray(x))) == level[0]  # bitwise, in this order
+    assert float(jax.jit(ordered_sum)(jnp.asarray(x))) == level[0]
 
 
 # ------------------------------------------------------------------------------- sampling

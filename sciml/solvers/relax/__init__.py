@@ -2,7 +2,8 @@
 
 Learners are pure, jittable state machines (`init`, `select(state, key, context)`,
 `update(state, loss, context)`) over a grid of ω; `relax(sequence, solver, learner, key=...)`
-(alias `run`) drives one over a whole sequence under `lax.scan`, `fixed` gives the counts of a
+(alias `run`) drives one over a whole sequence under `lax.scan`, `replay` plays one against
+recorded iteration counts (reproducing a run's actions), `fixed` gives the counts of a
 fixed ω, and `grid_iterations` + `best_fixed` / `instance_optimal` (brute force on a grid),
 `search_best_fixed` / `search_instance_optimal` (golden-section search on the fine grid) and
 `young` the comparators.
@@ -18,6 +19,7 @@ from ._run import (
     grid_iterations as grid_iterations,
     instance_optimal as instance_optimal,
     relax as relax,
+    replay as replay,
     run as run,
     search_best_fixed as search_best_fixed,
     search_instance_optimal as search_instance_optimal,

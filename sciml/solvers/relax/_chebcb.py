@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from ._sampling import sample_arm
+from ._sampling import ordered_sum, sample_arm
 
 _BOX_STEPS = 500  # projected-gradient steps of the box-constrained refit (m ≤ ~10 unknowns)
 
@@ -138,7 +138,7 @@ class ChebCB(eqx.Module):
         best = jnp.argmin(predicted)
         others = 1 / (self.num_arms + state.eta * (predicted - predicted[best]))
         others = others.at[best].set(0)
-        return others.at[best].set(1 - jnp.sum(others))
+        return others.at[best].set(1 - ordered_sum(others))
 
     def select(self, state: ChebState, key: PRNGKeyArray, context: Any):
         p = self.probabilities(state, context)

@@ -7,7 +7,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from .._sor import sor, ssor_pcg, young_omega
 
@@ -93,11 +93,25 @@ def relax(
 
     Instance t: `arm, state = learner.select(state, key_t, context_t)`, solve with
     ω = `learner.omegas[arm]`, then `state = learner.update(state, iterations, context_t)`.
-    The whole sequence is one `lax.scan` inside one `jit`; the keys are
-    `jax.random.split(key, T)` and the learners draw arms with `sample_arm` (an exact uniform
-    from the key's bits against a fixed-order CDF), so the same key gives the same actions on
-    CPU, GPU and TPU as long as the iteration counts agree; see `sample_arm` for the one,
-    rounding-level, way they can part.
+    The whole sequence is one `lax.scan` inside one `jit`; round t uses the key
+    `jax.random.split(key, T)[t]`.
+
+    Determinism: the actions are a pure function of the key, the contexts and the iteration
+    counts observed so far. On one backend the same inputs give bitwise the same actions, and
+    `replay(learner, result.iterations, key=key, context=sequence.context)` reproduces them
+    from the recorded counts. Across backends (CPU, GPU, TPU), the arm is drawn by
+    `sample_arm` (an exact uniform from the key's raw bits against a fixed-order CDF), and
+    `TsallisINF` / `TsallisINFCB` compute their distribution with IEEE +, −, ×, ÷, √ and
+    fixed-order sums only (no backend reductions, transcendental functions or contractible
+    multiply–adds), so fed the same counts they make the same choices (checked on a GPU by
+    replaying a CPU run's counts, `benchmarks/gpu_check_relax.py`). `ChebCB` refits with
+    `pinv`/`eigvalsh` and matrix products, whose last bits are up to each backend's
+    LAPACK/BLAS, so its choices can differ when a draw lands within rounding of a CDF
+    boundary or two predictions tie to rounding. What is not portable is the counts: a solve
+    whose last residual is within rounding of the tolerance can stop one iteration earlier on
+    one backend (the solver's reductions and kernels differ), and from that round on the
+    learner sees different losses; an H100 run of T = 5000 parted from the CPU's at instance
+    1353. Replaying one backend's counts on another separates the two effects.
 
     Args:
         sequence: a sequence pytree with batched `operators`, `rhs` (T, n), `context` (T,) and
@@ -148,19 +162,96 @@ def run(
     return relax(seq, method, learner, key=key, rtol=rtol, max_steps=max_steps)
 
 
+def _round_keys(key, T):
+    # One key per instance, shared by `relax` and `replay` so that a replay draws the same
+    # uniforms as the run it reproduces.
+    return jax.random.split(key, T)
+
+
+def _learn_step(learner, state, key, context, observe):
+    """One round: draw an arm, observe its loss (`observe(arm, omega)`), update the learner."""
+    arm, state = learner.select(state, key, context)
+    omega = learner.omegas[arm]
+    count = jnp.asarray(observe(arm, omega), jnp.int32)
+    state = learner.update(state, count, context)
+    return state, (omega, count, arm)
+
+
 @eqx.filter_jit
 def _relax(seq, learner, key, solver, rtol, max_steps):
-    keys = jax.random.split(key, seq.rhs.shape[0])
+    keys = _round_keys(key, seq.rhs.shape[0])
 
     def step(state, inputs):
         k, op, b, x0, c = inputs
-        arm, state = learner.select(state, k, c)
-        omega = learner.omegas[arm]
-        count = _solve_count(op, b, x0, omega, solver, rtol, max_steps)
-        state = learner.update(state, count, c)
-        return state, (omega, count, arm)
+
+        def observe(arm, omega):
+            return _solve_count(op, b, x0, omega, solver, rtol, max_steps)
+
+        return _learn_step(learner, state, k, c, observe)
 
     _, (omega, counts, arms) = jax.lax.scan(step, learner.init(), (keys, *_instances(seq)))
+    return RelaxResult(omega, counts, jnp.cumsum(counts), arms)
+
+
+def replay(
+    learner: Any,
+    iterations: Int[ArrayLike, " T"],
+    *,
+    key: PRNGKeyArray,
+    context: Float[ArrayLike, " T"] | None = None,
+) -> RelaxResult:
+    """Play a learner against recorded losses: the actions of a `relax` run, without solving.
+
+    Round t draws an arm exactly as `relax` does (key `jax.random.split(key, T)[t]`, context
+    `context[t]`), then feeds the learner `iterations[t]` instead of solving. The learners are
+    pure functions of (key, contexts, losses so far), so replaying the `iterations` of a
+    `relax(sequence, solver, learner, key=key)` run with that key and `sequence.context`
+    reproduces its `arm` and `omega` exactly (bitwise, on the same backend; see `relax` for
+    other backends). Use it to audit a run, or to check on another backend that the learner
+    makes the same choices when it sees the same counts.
+
+    Args:
+        learner: `TsallisINF`, `TsallisINFCB`, `ChebCB` or any object with `omegas`, `init`,
+            `select` and `update`.
+        iterations: the recorded loss of every round, shape (T,) (integer counts).
+        key: the PRNG key of the run.
+        context: the contexts of the run, shape (T,) (`sequence.context`); zeros if omitted
+            (enough for `TsallisINF`, which ignores them).
+
+    Returns:
+        A `RelaxResult` with the replayed `omega` and `arm`, and `iterations` / `cumulative`
+        from the recorded losses.
+
+    Raises:
+        ValueError: for a learner without the state-machine methods, or `iterations` and
+            `context` that are not 1-D of the same length.
+    """
+    _check_learner(learner)
+    iterations = jnp.asarray(iterations)
+    if iterations.ndim != 1 or iterations.shape[0] < 1:
+        raise ValueError(
+            f"`iterations` must be the 1-D recorded losses of a run, got shape {iterations.shape}."
+        )
+    if context is None:
+        context = jnp.zeros(iterations.shape, learner.omegas.dtype)
+    context = jnp.asarray(context)
+    if context.shape != iterations.shape:
+        raise ValueError(
+            f"`context` must have the shape of `iterations` {iterations.shape} (one per round), "
+            f"got {context.shape}."
+        )
+    return _replay(learner, iterations.astype(jnp.int32), key, context)
+
+
+@eqx.filter_jit
+def _replay(learner, iterations, key, context):
+    keys = _round_keys(key, iterations.shape[0])
+
+    def step(state, inputs):
+        k, loss, c = inputs
+        return _learn_step(learner, state, k, c, lambda arm, omega: loss)
+
+    _, (omega, counts, arms) = jax.lax.scan(step, learner.init(), (keys, iterations, context))
     return RelaxResult(omega, counts, jnp.cumsum(counts), arms)
 
 

@@ -1,5 +1,7 @@
 """Drawing an arm from a distribution so that every backend makes the same draw."""
 
+import math
+
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
@@ -18,6 +20,24 @@ def _uniform(key: PRNGKeyArray, dtype) -> Float[Array, ""]:
     return bits.astype(dtype) * jnp.asarray(scale, dtype)
 
 
+def ordered_sum(x: Float[Array, " k"]) -> Float[Array, ""]:
+    """Σ x by a fixed pairwise tree of elementwise additions.
+
+    `jnp.sum` lowers to a reduction whose order of additions is up to each backend (CPU, GPU
+    and TPU kernels split it differently), so its last bits can differ between them; this
+    adds x[0] + x[1], x[2] + x[3], … level by level with `lax` slicing, an order fixed by the
+    program. The learners use it wherever a sum feeds the play distribution.
+    """
+    k = x.shape[-1]
+    if k == 0:
+        return jnp.zeros(x.shape[:-1], x.dtype)
+    for _ in range(math.ceil(math.log2(k)) if k > 1 else 0):
+        if x.shape[-1] % 2:
+            x = jnp.concatenate([x, jnp.zeros_like(x[..., :1])], axis=-1)
+        x = x[..., 0::2] + x[..., 1::2]
+    return x[..., 0]
+
+
 def sample_arm(key: PRNGKeyArray, p: Float[Array, " k"]) -> Int[Array, ""]:
     r"""Draw arm i with probability $p_i / \sum_j p_j$ by inverse CDF.
 
@@ -27,14 +47,12 @@ def sample_arm(key: PRNGKeyArray, p: Float[Array, " k"]) -> Int[Array, ""]:
     $p_i = 0$ are never drawn.
 
     Determinism across backends: u and the association of the sums are the same on CPU, GPU
-    and TPU, so the draw can differ only if `p` itself differs. The only source of that is
-    floating-point rounding of the learner's arithmetic (the normaliser's Newton steps, `sqrt`,
-    the summation order inside reductions), a few units in the last place; it changes the arm
-    only if u falls within that distance of a boundary $P_i / P_{k-1}$, i.e. with probability
-    about $k \cdot 10^{-15}$ per round in float64 ($k \cdot 10^{-6}$ in float32). A learner fed
-    different iteration counts (a solve that stops one sweep earlier on one backend because its
-    last residual is within rounding of the tolerance) diverges from then on; that is the other,
-    equally rare, way two backends can part.
+    and TPU (same JAX version: the key's bits are JAX's threefry), so the draw can differ
+    only if `p` itself differs in its last bits. The Tsallis-INF learners build `p` from
+    correctly rounded IEEE operations in a fixed order, so it does not; a `p` that did differ
+    by a few units in the last place would change the arm only if u fell within that
+    distance of a boundary $P_i / P_{k-1}$, with probability about $k \cdot 10^{-15}$ per
+    round in float64 ($k \cdot 10^{-6}$ in float32).
 
     Args:
         key: PRNG key.

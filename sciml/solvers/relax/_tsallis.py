@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from ._sampling import sample_arm
+from ._sampling import ordered_sum, sample_arm
 
 # Newton's iteration for the normaliser converges quadratically once it is near the root and
 # gains a factor ~1.5 per step before that; 60 steps bound it even for thousands of arms.
@@ -45,21 +45,28 @@ def tsallis_probabilities(
     low = jnp.min(estimates)
     x0 = low - 2 / eta
 
+    # Only +, −, ×, ÷ (and √ in η) and fixed-order sums (`ordered_sum`), each over quotients:
+    # IEEE arithmetic that every backend rounds the same way, with no product feeding an
+    # addition that a compiler could contract into an FMA on one backend and not another.
+    def scaled_gap(x):
+        return eta * (estimates - x)
+
     def probs(x):
-        return 4 / (eta * (estimates - x)) ** 2
+        d = scaled_gap(x)
+        return 4 / (d * d)
 
     def cond(carry):
         i, _, gap = carry
         return (i < _NEWTON_STEPS) & (jnp.abs(gap) > _NEWTON_TOL)
 
     def body(carry):
-        i, x, _ = carry
-        p = probs(x)
-        gap = jnp.sum(p) - 1
-        x = x - gap / (eta * jnp.sum(p**1.5))
-        return i + 1, x, jnp.sum(probs(x)) - 1
+        i, x, gap = carry
+        d = scaled_gap(x)
+        p_three_halves = 8 / (d * d * d)  # p^{3/2}
+        x = x - gap / (eta * ordered_sum(p_three_halves))
+        return i + 1, x, ordered_sum(probs(x)) - 1
 
-    _, x, _ = jax.lax.while_loop(cond, body, (0, x0, jnp.sum(probs(x0)) - 1))
+    _, x, _ = jax.lax.while_loop(cond, body, (0, x0, ordered_sum(probs(x0)) - 1))
     return probs(x)
 
 
