@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Inexact, Int
 
-from .._core import RESULTS, Solution, check_dtype
+from .._core import Solution, check_dtype
 from ._common import (
     HIGHEST,
     KrylovSystem,
@@ -22,15 +22,13 @@ from ._common import (
     set_entry,
 )
 from ._gmres import (
-    _BREAKDOWN,
     _CONVERGED,
     _MAX_STEPS,
-    _NONFINITE,
     _NONFINITE_INPUT,
     _RUNNING,
-    _STAGNATION,
     _after_restart,
     _givens,
+    _result_of,
 )
 
 # Orthogonal (subspace) iterations of the eigen step without `eig`. The invariant subspace
@@ -523,17 +521,14 @@ def _solve(
         x, U, C, size, k_total, history, basis, presid, breakdown = arnoldi_cycle(
             x, z, U, C, size, ptol, k_total, history, basis
         )
-        r = b - operator.mv(x)
         nmv = nmv + (k_total - steps_before) + 1
-        new_norm = norm(r)
-        new_z = apply_precond(r)
-        new_z_norm = new_norm if precond is None else norm(new_z)
-        ptol, ptol_max_factor, status = _after_restart(
+        new_z, new_z_norm, new_norm, ptol, ptol_max_factor, status = _after_restart(
+            b - operator.mv(x),
+            apply_precond if precond is not None else None,
+            norm,
             presid,
             ptol,
             ptol_max_factor,
-            new_norm,
-            new_z_norm,
             z_norm,
             tol,
             eps,
@@ -562,23 +557,7 @@ def _solve(
     (x, _, _, r_norm, U, C, size, _, _, k_total, n_cycles, num_matvecs, history, _, status) = (
         jax.lax.while_loop(outer_cond, outer_body, carry)
     )
-    result = RESULTS.where(
-        status == _CONVERGED,
-        RESULTS.successful,
-        RESULTS.where(
-            status == _MAX_STEPS,
-            RESULTS.max_steps_reached,
-            RESULTS.where(
-                status == _BREAKDOWN,
-                RESULTS.breakdown,
-                RESULTS.where(
-                    status == _STAGNATION,
-                    RESULTS.stagnation,
-                    RESULTS.where(status == _NONFINITE, RESULTS.nonfinite, RESULTS.nonfinite_input),
-                ),
-            ),
-        ),
-    )
+    result = _result_of(status)
     stats = {
         "num_steps": k_total,
         "num_matvecs": num_matvecs,

@@ -278,16 +278,13 @@ def _solve(system: KrylovSystem, *, restart: int, throw: bool) -> Solution:
         x, k_total, history, basis, presid, breakdown = arnoldi_cycle(
             x, z, z_norm, ptol, k_total, history, basis
         )
-        r = b - operator.mv(x)
-        new_norm = norm(r)
-        new_z = apply_precond(r)
-        new_z_norm = new_norm if precond is None else norm(new_z)
-        ptol, ptol_max_factor, status = _after_restart(
+        new_z, new_z_norm, new_norm, ptol, ptol_max_factor, status = _after_restart(
+            b - operator.mv(x),
+            apply_precond if precond is not None else None,
+            norm,
             presid,
             ptol,
             ptol_max_factor,
-            new_norm,
-            new_z_norm,
             z_norm,
             tol,
             eps,
@@ -312,23 +309,7 @@ def _solve(system: KrylovSystem, *, restart: int, throw: bool) -> Solution:
     x, _, _, r_norm, _, _, k_total, n_cycles, history, _, status = jax.lax.while_loop(
         outer_cond, outer_body, carry
     )
-    result = RESULTS.where(
-        status == _CONVERGED,
-        RESULTS.successful,
-        RESULTS.where(
-            status == _MAX_STEPS,
-            RESULTS.max_steps_reached,
-            RESULTS.where(
-                status == _BREAKDOWN,
-                RESULTS.breakdown,
-                RESULTS.where(
-                    status == _STAGNATION,
-                    RESULTS.stagnation,
-                    RESULTS.where(status == _NONFINITE, RESULTS.nonfinite, RESULTS.nonfinite_input),
-                ),
-            ),
-        ),
-    )
+    result = _result_of(status)
     stats = {
         "num_steps": k_total,
         "max_steps": jnp.asarray(max_steps, jnp.int32),
@@ -340,11 +321,12 @@ def _solve(system: KrylovSystem, *, restart: int, throw: bool) -> Solution:
 
 
 def _after_restart(
+    r,
+    apply_precond,
+    norm,
     presid,
     ptol,
     ptol_max_factor,
-    new_norm,
-    new_z_norm,
     z_norm,
     tol,
     eps,
@@ -355,9 +337,17 @@ def _after_restart(
 ):
     """SciPy's end-of-cycle bookkeeping, shared by `gmres` and `gcrodr`.
 
-    Returns the next inner tolerance, its adaptive factor (scipy gh-8400: shrink it after a
-    cycle whose inner estimate met it, grow it otherwise) and the loop status code.
+    From the true residual `r` after a cycle: the (preconditioned) residual for the next
+    cycle and both norms, the next inner tolerance, its adaptive factor (scipy gh-8400:
+    shrink it after a cycle whose inner estimate met it, grow it otherwise) and the loop
+    status code. `apply_precond` is None without a preconditioner.
     """
+    new_norm = norm(r)
+    if apply_precond is None:
+        new_z, new_z_norm = r, new_norm
+    else:
+        new_z = apply_precond(r)
+        new_z_norm = norm(new_z)
     ptol_max_factor = jnp.where(
         presid <= ptol,
         jnp.maximum(eps, 0.25 * ptol_max_factor),
@@ -381,4 +371,18 @@ def _after_restart(
             ),
         ),
     ).astype(jnp.int32)
-    return ptol, ptol_max_factor, status
+    return new_z, new_z_norm, new_norm, ptol, ptol_max_factor, status
+
+
+def _result_of(status):
+    """The `RESULTS` member of a loop status code."""
+    result = RESULTS.nonfinite_input
+    for code, member in (
+        (_NONFINITE, RESULTS.nonfinite),
+        (_STAGNATION, RESULTS.stagnation),
+        (_BREAKDOWN, RESULTS.breakdown),
+        (_MAX_STEPS, RESULTS.max_steps_reached),
+        (_CONVERGED, RESULTS.successful),
+    ):
+        result = RESULTS.where(status == code, member, result)
+    return result
