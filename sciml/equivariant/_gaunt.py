@@ -19,8 +19,15 @@ Routes:
 - "fourier" (Luo et al. 2024): SH -> 2D Fourier coefficients on the torus (β, α) ∈ [0, 2π)^2 by
   exact tables (the β factor of Y_lm is a trigonometric polynomial; its coefficients come from an
   exact FFT of samples, and the projection back uses the closed-form integrals
-  ∫_0^π e^{inβ} sin β dβ), a 2D linear convolution (FFT or direct), and Fourier -> SH. The
-  tables are stored per m block (only v = ±m is ever non-zero).
+  ∫_0^π e^{inβ} sin β dβ), a 2D linear convolution, and Fourier -> SH. The tables are stored per
+  m block (only v = ±m is ever non-zero). The convolution is computed three ways (``conv``):
+  "dft" (default) by the convolution theorem with exact DFTs written as small real matrices: the
+  inverse DFT is folded with the SH -> Fourier table (one matrix per m in β, one in α), the
+  forward DFT with the Fourier -> SH table, and only the half torus β ∈ [0, π] is evaluated
+  (the point (-β, α + π) is (β, α)); the batch is the last, long axis of every matrix product.
+  On the CPU this is ~3x faster than XLA's FFTs on these 10-50 point grids. "fft": the same
+  theorem with `jnp.fft.irfft2` / `rfft2` on the full (2 umax + 1)^2 torus. "direct": an
+  explicit 2D linear convolution of the coefficient arrays, O(L^4).
 """
 
 from __future__ import annotations
@@ -329,6 +336,112 @@ def _half_spectrum_to_sh(S, lmax_out: int, umax: int):
     return c[..., flat_index(lmax_out)]
 
 
+@functools.cache
+def _half_torus_synthesis_table(lmax: int, umax: int) -> np.ndarray:
+    """S[m + lmax, l, j] = Σ_u T[|m|, l, u] e^{iuβ_j}: the exact inverse DFT of the β Fourier
+    coefficients of `_sh_to_fourier_blocks` at the half-torus points β_j = 2πj / (2 umax + 1),
+    j = 0..umax (real: T is Hermitian in u). Zero for l < |m|."""
+    T = _sh_to_fourier_blocks(lmax)  # (k, l, u), u = -lmax..lmax
+    n = 2 * umax + 1
+    beta = 2 * np.pi * np.arange(umax + 1) / n
+    u = np.arange(-lmax, lmax + 1)
+    vals = np.einsum("klu,uj->klj", T, np.exp(1j * u[:, None] * beta[None, :]))
+    assert np.max(np.abs(vals.imag)) <= 1e-10 * max(1.0, np.max(np.abs(vals.real)))
+    ks = np.abs(np.arange(-lmax, lmax + 1))
+    return np.ascontiguousarray(vals.real[ks])
+
+
+@functools.cache
+def _half_torus_alpha_tables(lmax: int, lmax_out: int, n_alpha: int):
+    """The α DFTs as real matrices: Φ[m, k] = cos(m α_k) / sin(|m| α_k) (synthesis, m = -lmax..
+    lmax) and Ψ[k, m] (analysis onto m = -lmax_out..lmax_out: the exact cos / sin coefficients of
+    a trigonometric polynomial of degree < n_alpha - lmax_out)."""
+    from ._s2grid import _alpha_table
+
+    phi = _alpha_table(lmax, n_alpha)
+    ms = np.arange(-lmax_out, lmax_out + 1)
+    psi = _alpha_table(lmax_out, n_alpha).T * np.where(ms == 0, 1.0, 2.0)[None, :] / n_alpha
+    return phi, psi
+
+
+@functools.cache
+def _half_torus_analysis_table(lmax_out: int, umax: int) -> np.ndarray:
+    """W[m + lmax_out, j, l]: the α-Fourier component a_m(β_j) at the half-torus points
+    j = 0..umax -> the coefficient c_lm, exactly, for a_m a trigonometric polynomial of degree
+    <= umax in β.
+
+    Folds three exact steps: the torus symmetry a_m(-β) = (-1)^m a_m(β) (the points (β, α) and
+    (-β, α + π) coincide) fills the other half of the 2 umax + 1 uniform β points; the DFT over
+    them gives a_m's Fourier coefficients A_m(u), |u| <= umax; the closed-form half-period
+    integrals Z (`_fourier_to_sh_blocks`) project Σ_u A_m(u) e^{iuβ} onto Q̄_l^|m| sin^|m| β
+    over β ∈ [0, π] with the measure sin β dβ, times the α integral and 1/√(4π)."""
+    Z = _fourier_to_sh_blocks(lmax_out, umax)  # (k, l, u), u = -umax..umax
+    n = 2 * umax + 1
+    j = np.arange(umax + 1)
+    beta = 2 * np.pi * j / n
+    u = np.arange(-umax, umax + 1)
+    fwd = np.exp(-1j * beta[:, None] * u[None, :])  # (j, u)
+    mirror = np.where(j > 0, 1.0, 0.0)[:, None] * np.conj(fwd)  # sample n - j, same a_m up to sign
+    L = lmax_out
+    W = np.zeros((2 * L + 1, umax + 1, L + 1))
+    for m in range(-L, L + 1):
+        k = abs(m)
+        dft = (fwd + (-1.0) ** k * mirror) / n  # (j, u)
+        w_alpha = 2 * np.pi if m == 0 else np.pi * math.sqrt(2.0)
+        block = dft @ Z[k].T  # (j, l)
+        assert np.max(np.abs(block.imag)) <= 1e-10 * max(1.0, np.max(np.abs(block.real)))
+        W[m + L] = w_alpha / math.sqrt(4 * math.pi) * block.real
+        W[m + L, :, :k] = 0.0
+    return W
+
+
+def _half_torus_values(ct, lmax: int, umax: int, n_alpha: int):
+    """Coefficients ct of shape ((lmax + 1)^2, n) (batch last) -> real values f(β_j, α_k) on the
+    half torus, shape (n_alpha, umax + 1, n), j = 0..umax (β_j = 2πj / (2 umax + 1)),
+    k = 0..n_alpha - 1: the inverse 2D DFT of the Fourier coefficients as two small real matrix
+    products (β per m block, then α). The batch stays the last (long) axis so that both are
+    plain matrix products without transposes."""
+    dtype = ct.dtype
+    S = _half_torus_synthesis_table(lmax, umax)  # (m, l, j)
+    phi, _ = _half_torus_alpha_tables(lmax, lmax, n_alpha)  # (m, k)
+    cpad = jnp.concatenate([ct, jnp.zeros((1,) + ct.shape[1:], dtype)], 0)
+    cm = cpad[_m_padded_index(lmax)]  # (m, l, n)
+    g = jnp.einsum("mlj,mln->mjn", jnp.asarray(S, dtype), cm)  # (m, j, n)
+    nm, nj, n = g.shape
+    v = jnp.asarray(phi.T, dtype) @ g.reshape(nm, nj * n)  # (k, j n)
+    return v.reshape(n_alpha, nj, n)
+
+
+def _half_torus_to_sh(values, lmax_out: int, umax: int):
+    """Half-torus values (n_alpha, umax + 1, n) of a product -> coefficients ((lmax_out + 1)^2,
+    n): the forward 2D DFT and the Fourier -> SH projection folded into one α matrix and one
+    small matrix per m."""
+    dtype = values.dtype
+    n_alpha, nj, n = values.shape
+    _, psi = _half_torus_alpha_tables(lmax_out, lmax_out, n_alpha)  # (k, m)
+    W = _half_torus_analysis_table(lmax_out, umax)  # (m, j, l)
+    a = jnp.asarray(psi.T, dtype) @ values.reshape(n_alpha, nj * n)  # (m, j n)
+    a = a.reshape(-1, nj, n)
+    c = jnp.einsum("mjl,mjn->mln", jnp.asarray(W, dtype), a)  # (m, l, n)
+    c = c.reshape(-1, n)
+    from ._s2grid import flat_index
+
+    return c[flat_index(lmax_out)]
+
+
+def _torus_product_dft(xs_lmax, umax: int, lmax_out: int):
+    """Π_i f_i on the half torus by exact real DFT matrices, then back to coefficients."""
+    # exact α coefficients |m| <= lmax_out of a product of α degree <= umax
+    n_alpha = max(umax + lmax_out + 1, 2 * lmax_out + 1)
+    batch = xs_lmax[0][0].shape[:-1]
+    values = None
+    for c, lmax in xs_lmax:
+        v = _half_torus_values(c.reshape(-1, c.shape[-1]).T, lmax, umax, n_alpha)
+        values = v if values is None else values * v
+    out = _half_torus_to_sh(values, lmax_out, umax)
+    return out.T.reshape(batch + (-1,))
+
+
 def _torus_product_fft(xs_lmax, umax: int, lmax_out: int):
     """Π_i f_i on the (2 umax + 1)^2 torus by inverse real FFTs, then back to coefficients."""
     size = 2 * umax + 1
@@ -392,14 +505,25 @@ def _direct_convolution(F, G):
     return out.reshape(batch + out.shape[-2:])
 
 
+def _pad_degrees(c, lmax: int, lmax_out: int):
+    """Zero coefficients for the degrees lmax + 1..lmax_out (exactly zero for a product)."""
+    extra = (lmax_out + 1) ** 2 - (lmax + 1) ** 2
+    return jnp.concatenate([c, jnp.zeros(c.shape[:-1] + (extra,), c.dtype)], -1)
+
+
 def _fourier_product(x, y, lmax_x, lmax_y, lmax_out, conv):
     umax = lmax_x + lmax_y
+    if lmax_out > umax:  # f_x f_y has degree umax: the higher coefficients are zero
+        z = _fourier_product(x, y, lmax_x, lmax_y, umax, conv)
+        return _pad_degrees(z, umax, lmax_out)
+    if conv == "dft":
+        return _torus_product_dft([(x, lmax_x), (y, lmax_y)], umax, lmax_out)
     if conv == "fft":
         return _torus_product_fft([(x, lmax_x), (y, lmax_y)], umax, lmax_out)
     if conv == "direct":
         H = _direct_convolution(_sh_to_fourier(x, lmax_x), _sh_to_fourier(y, lmax_y))
     else:
-        raise ValueError(f"`conv` must be 'fft' or 'direct', got {conv!r}.")
+        raise ValueError(f"`conv` must be 'dft', 'fft' or 'direct', got {conv!r}.")
     return _fourier_to_sh(H, lmax_out)
 
 
@@ -431,7 +555,7 @@ def gaunt_tensor_product(
     res_beta: int | None = None,
     res_alpha: int | None = None,
     fft: bool = False,
-    conv: str = "fft",
+    conv: str = "dft",
 ) -> Float[Array, "*batch dout"]:
     """Gaunt tensor product of two spherical-function coefficient arrays.
 
@@ -452,8 +576,10 @@ def gaunt_tensor_product(
             `s2grid_resolution(lmax_x, lmax_y, lmax_out)` (a smaller grid is inexact).
         fft: grid route only: α transforms by real FFTs (res_alpha must then be odd) instead
             of dense DFT products (faster on CPU for the small grids here).
-        conv: Fourier route only: "fft" (real 2D FFTs of the zero-padded coefficient grids) or
-            "direct" (explicit 2D linear convolution).
+        conv: Fourier route only: how the 2D convolution of the Fourier coefficients is done:
+            "dft" (default; convolution theorem with exact DFTs as small real matrices folded
+            with the coefficient tables, on the half torus), "fft" (real 2D FFTs of the
+            zero-padded coefficient grids) or "direct" (explicit 2D linear convolution).
 
     Returns:
         Array (..., (lmax_out + 1)^2) in the dtype of the inputs.
@@ -492,16 +618,17 @@ def gaunt_powers(
     lmax: int,
     lmax_out: int | None = None,
     method: str = "grid",
-    conv: str = "fft",
+    conv: str = "dft",
 ) -> Float[Array, "*batch nu dout"]:
     """All Gaunt self products x, x⊗x, ..., x^⊗nu truncated to degree lmax_out (MACE-style
     many-body features, Luo et al. 2024 §3.3).
 
     The ν-th power is the coefficient array of f_x^ν (f_x = √(4π) Σ x_lm Y_lm), exact for every
     ν: the grid route samples f_x once on the grid exact for degree nu·lmax + lmax_out and takes
-    pointwise powers; the Fourier route goes to the torus once (FFT) and takes pointwise powers
-    (equal to repeated self-convolution of the 2D Fourier coefficients), or, with conv="direct",
-    convolves repeatedly.
+    pointwise powers; the Fourier route goes to the torus once (exact DFT matrices with
+    conv="dft", FFTs with conv="fft") and takes pointwise powers (equal to repeated
+    self-convolution of the 2D Fourier coefficients), or, with conv="direct", convolves
+    repeatedly.
 
     Args:
         x: array (..., (lmax + 1)^2).
@@ -509,7 +636,7 @@ def gaunt_powers(
         lmax: degree of x.
         lmax_out: degree kept for every power (default lmax).
         method: "grid" or "fourier".
-        conv: Fourier route: "fft" or "direct".
+        conv: Fourier route: "dft", "fft" or "direct" (see `gaunt_tensor_product`).
 
     Returns:
         Array (..., nu, (lmax_out + 1)^2); entry ν - 1 holds the ν-th power.
@@ -537,6 +664,20 @@ def gaunt_powers(
         out = _from_grid(jnp.stack(powers, -3), lmax_out, False)
         return out
     if method == "fourier":
+        if conv == "dft":
+            umax = nu * lmax
+            n_alpha = max(umax + lmax_out + 1, 2 * lmax_out + 1)
+            batch = x.shape[:-1]
+            v = _half_torus_values(x.reshape(-1, x.shape[-1]).T, lmax, umax, n_alpha)
+            powers, p = [], v
+            for k in range(nu):
+                if k:
+                    p = p * v
+                powers.append(p)
+            stacked = jnp.stack(powers, -2)  # (k, j, nu, n)
+            out = _half_torus_to_sh(stacked.reshape(stacked.shape[:2] + (-1,)), lmax_out, umax)
+            out = out.reshape(out.shape[0], nu, -1)  # (d, nu, n)
+            return jnp.transpose(out, (2, 1, 0)).reshape(batch + (nu, -1))
         if conv == "fft":
             umax = nu * lmax
             size = 2 * umax + 1
@@ -548,16 +689,18 @@ def gaunt_powers(
                     p = p * v
                 powers.append(p)
             spec = jnp.fft.rfft2(jnp.stack(powers, -3))
-            return _half_spectrum_to_sh(spec, lmax_out, umax).astype(dtype)
+            z = _half_spectrum_to_sh(spec, min(lmax_out, umax), umax)
+            return _pad_degrees(z, min(lmax_out, umax), lmax_out).astype(dtype)
         F = _sh_to_fourier(x, lmax)
         if conv == "direct":
             outs, P = [], F
             for k in range(nu):
                 if k:
                     P = _direct_convolution(P, F)
-                outs.append(_fourier_to_sh(P, lmax_out))
+                l_exact = min(lmax_out, (k + 1) * lmax)  # the power's degree
+                outs.append(_pad_degrees(_fourier_to_sh(P, l_exact), l_exact, lmax_out))
             return jnp.stack(outs, -2).astype(dtype)
-        raise ValueError(f"`conv` must be 'fft' or 'direct', got {conv!r}.")
+        raise ValueError(f"`conv` must be 'dft', 'fft' or 'direct', got {conv!r}.")
     raise ValueError(f"`method` must be 'grid' or 'fourier', got {method!r}.")
 
 
@@ -568,7 +711,7 @@ def gaunt_power(
     lmax: int,
     lmax_out: int | None = None,
     method: str = "grid",
-    conv: str = "fft",
+    conv: str = "dft",
 ) -> Float[Array, "*batch dout"]:
     """The ν-fold Gaunt self product x^⊗ν truncated to degree lmax_out (see `gaunt_powers`)."""
     return gaunt_powers(x, nu, lmax=lmax, lmax_out=lmax_out, method=method, conv=conv)[..., -1, :]
@@ -586,7 +729,7 @@ def gaunt_tensor_product_all_parities(
     lmax_out: int | None = None,
     method: str = "grid",
     fft: bool = False,
-    conv: str = "fft",
+    conv: str = "dft",
 ) -> Float[Array, "*batch 3 dout"]:
     """The all-parities Gaunt product of "The Price of Freedom" (GauntTensorProductAllParities).
 

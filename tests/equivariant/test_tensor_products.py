@@ -93,7 +93,10 @@ def test_channelwise_matches_elementwise(getkey):
 # ---------------------------------------------------------------- Gaunt tensor product
 
 
-@pytest.mark.parametrize("lx, ly, lo", [(1, 1, 2), (2, 3, 5), (3, 3, 2), (4, 4, 8), (4, 2, 3)])
+# (2, 1, 4): lmax_out above lmax_x + lmax_y (the extra degrees are zero)
+@pytest.mark.parametrize(
+    "lx, ly, lo", [(1, 1, 2), (2, 3, 5), (3, 3, 2), (4, 4, 8), (4, 2, 3), (2, 1, 4)]
+)
 def test_gaunt_equals_weighted_even_path_cg(getkey, lx, ly, lo):
     x, y = _pair(getkey, lx, ly)
     ref = even_path_cg_reference(x, y, lx, ly, lo)
@@ -101,6 +104,7 @@ def test_gaunt_equals_weighted_even_path_cg(getkey, lx, ly, lo):
         {},
         {"fft": True},
         {"method": "fourier"},
+        {"method": "fourier", "conv": "fft"},
         {"method": "fourier", "conv": "direct"},
     ):
         out = se.gaunt_tensor_product(x, y, lmax_x=lx, lmax_y=ly, lmax_out=lo, **kwargs)
@@ -121,8 +125,11 @@ def test_fourier_equals_grid_up_to_8(getkey):
     for lmax in (5, 8):
         x, y = _pair(getkey, lmax, lmax, batch=(2,))
         grid = se.gaunt_tensor_product(x, y, lmax_x=lmax, lmax_y=lmax)
-        fourier = se.gaunt_tensor_product(x, y, lmax_x=lmax, lmax_y=lmax, method="fourier")
-        assert rel_err(fourier, grid) < 1e-10
+        for conv in ("dft", "fft"):
+            fourier = se.gaunt_tensor_product(
+                x, y, lmax_x=lmax, lmax_y=lmax, method="fourier", conv=conv
+            )
+            assert rel_err(fourier, grid) < 1e-10, conv
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # e3nn-jax uses lpmn_values
@@ -267,12 +274,23 @@ def test_powers_equal_repeated_products(getkey):
     x = jax.random.normal(getkey(), (2, (L + 1) ** 2))
     x2 = se.gaunt_tensor_product(x, x, lmax_x=L, lmax_y=L)
     x3 = se.gaunt_tensor_product(x2, x, lmax_x=2 * L, lmax_y=L, lmax_out=L)
-    for method, conv in (("grid", "fft"), ("fourier", "fft"), ("fourier", "direct")):
+    # lmax_out above a power's degree: its higher coefficients are zero
+    lo = 5
+    x2_full = se.gaunt_tensor_product(x, x, lmax_x=L, lmax_y=L, lmax_out=lo)
+    for method, conv in (
+        ("grid", "dft"),
+        ("fourier", "dft"),
+        ("fourier", "fft"),
+        ("fourier", "direct"),
+    ):
         p = se.gaunt_powers(x, nu, lmax=L, method=method, conv=conv)
         assert p.shape == (2, nu, (L + 1) ** 2)
         assert np.abs(p[:, 0] - x).max() < 1e-13
         assert rel_err(p[:, 1], x2[:, : (L + 1) ** 2]) < 1e-12
         assert rel_err(p[:, 2], x3) < 1e-12
+        p = se.gaunt_powers(x, 2, lmax=L, lmax_out=lo, method=method, conv=conv)
+        assert np.abs(p[:, 0, (L + 1) ** 2 :]).max() < 1e-13
+        assert rel_err(p[:, 1], x2_full) < 1e-12, (method, conv)
     assert rel_err(se.gaunt_power(x, 3, lmax=L), x3) < 1e-12
 
 
@@ -320,5 +338,7 @@ def test_bad_input():
         )
     with pytest.raises(ValueError, match="irreps_out"):
         se.cg_tensor_product(jnp.ones((4,)), jnp.ones((3,)), "0e+1o", "1o", mode="uvw")
+    with pytest.raises(ValueError, match="conv"):
+        se.gaunt_tensor_product(x, x, lmax_x=2, lmax_y=2, method="fourier", conv="fast")
     with pytest.raises(ValueError, match="nu"):
         se.gaunt_powers(x, 0, lmax=2)
