@@ -15,8 +15,18 @@
     the device's total sweeps); its counts are checked against the device's on the instances
     it did.
 
-Needs JAX, equinox, NumPy, SciPy only. Writes `relax_gpu.json`, `relax_gpu.md` and
-`relax_actions.json` into --out and prints everything. `--smoke` runs tiny sizes (CPU test).
+(r) Replay (the determinism check of the learners): each of Tsallis-INF, Tsallis-INF-CB and
+    ChebCB plays the high-variance shifted-Laplacian sequence (T = `--replay-T`, key 0,
+    lexicographic SOR, learner key 2) on the host CPU; the recorded counts are then replayed
+    on the device with `relax.replay` under the same key and contexts, and the chosen arms
+    compared (expected: 0 differing actions; the learners are pure functions of key,
+    contexts and counts, and Tsallis-INF(-CB) use only correctly rounded arithmetic in a
+    fixed order). `--record FILE` writes such a run (of this machine's default device) to
+    FILE; `--replay FILE` replays a recorded FILE from another machine on this device.
+
+Needs JAX, equinox, NumPy, SciPy only. Writes `relax_gpu.json`, `relax_gpu.md`,
+`relax_actions.json` and `relax_replay.json` into --out and prints everything. `--smoke` runs
+tiny sizes (CPU test).
 """
 
 import argparse
@@ -96,6 +106,99 @@ def _red_black(diag, cols, vals, levels, b, omega, rtol, max_steps):
     return k
 
 
+REPLAY_LEARNERS = ("TsallisINF", "TsallisINFCB", "ChebCB")
+
+
+def make_learner(name: str):
+    """The learners of the shifted-Laplacian runs (20 arms, context interval [−0.15, 0.65])."""
+    import jax.numpy as jnp
+
+    from sciml.solvers import relax
+
+    grid = jnp.linspace(1.0, 1.95, 20)
+    return {
+        "TsallisINF": lambda: relax.TsallisINF(grid),
+        "TsallisINFCB": lambda: relax.TsallisINFCB(grid, 5, -0.15, 0.65),
+        "ChebCB": lambda: relax.ChebCB(grid, 6, -0.15, 0.65),
+    }[name]()
+
+
+def record_runs(T: int, names=REPLAY_LEARNERS, device=None) -> dict:
+    """Play each learner on the high-variance sequence (key 0) with SOR; record everything.
+
+    The record holds what a replay needs (key seed, contexts, counts) and what it must
+    reproduce (arms), with floats as JSON numbers (Python writes the shortest repr that reads
+    back to the same float64, so contexts survive the round trip bitwise).
+    """
+    import jax
+
+    from sciml.problems import shifted_laplacians
+    from sciml.solvers import relax
+
+    device = device or jax.devices()[0]
+    out = {
+        "device": f"{device.platform}: {device.device_kind}",
+        "jax": jax.__version__,
+        "T": T,
+        "sequence": "shifted_laplacians(key(0), T, variance='high'), float64",
+        "solver": "sor (lexicographic)",
+        "key": 2,
+        "learners": {},
+    }
+    with jax.default_device(device):
+        seq = shifted_laplacians(jax.random.key(0), T, variance="high")
+        for name in names:
+            tic = time.perf_counter()
+            res = relax.relax(seq, "sor", make_learner(name), key=jax.random.key(out["key"]))
+            arms = np.asarray(res.arm)
+            out["learners"][name] = {
+                "iterations": np.asarray(res.iterations).tolist(),
+                "arms": arms.tolist(),
+                "run_s": time.perf_counter() - tic,
+            }
+        out["context"] = [float(c) for c in np.asarray(seq.context)]
+    return out
+
+
+def replay_record(record: dict, device, *, left=None, needs=None, progress=None) -> dict:
+    """Replay every learner of a record on `device`; count the actions that differ.
+
+    `progress(partial_result)` is called after each learner (to save what is done in case a
+    later, slower replay runs into the wall-clock kill).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from sciml.solvers import relax
+
+    out = {}
+    context = np.asarray(record["context"], np.float64)
+    for name, rec in record["learners"].items():
+        if left is not None and needs is not None and left() < needs.get(name, 0):
+            out[name] = {"skipped": "budget"}
+            continue
+        with jax.default_device(device):
+            learner = jax.device_put(make_learner(name), device)
+            args = (
+                jax.device_put(jnp.asarray(rec["iterations"], jnp.int32), device),
+                jax.device_put(jnp.asarray(context), device),
+                jax.device_put(jax.random.key(record["key"]), device),
+            )
+            tic = time.perf_counter()
+            res = relax.replay(learner, args[0], key=args[2], context=args[1])
+            arms = np.asarray(jax.block_until_ready(res.arm))
+            replay_s = time.perf_counter() - tic
+        out[name] = {
+            "T": len(rec["arms"]),
+            **_differences(arms, rec["arms"]),
+            "replay_s_with_compile": replay_s,
+            "recorded_run_s": rec.get("run_s"),
+        }
+        if progress is not None:
+            progress(out)
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "gpu_out")))
@@ -107,7 +210,16 @@ def main(argv=None) -> int:
     parser.add_argument("--compare", type=Path, default=None, help="another relax_actions.json")
     parser.add_argument("--actions-only", action="store_true", help="run (a) only")
     parser.add_argument(
-        "--parts", default="actions,laplacian,heat", help="which of actions, laplacian, heat"
+        "--parts",
+        default="replay,actions,laplacian,heat",
+        help="which of replay, actions, laplacian, heat",
+    )
+    parser.add_argument("--replay-T", type=int, default=5000, help="rounds of part (r)")
+    parser.add_argument(
+        "--record", type=Path, default=None, help="write a learner run to FILE and stop"
+    )
+    parser.add_argument(
+        "--replay", type=Path, default=None, help="replay a --record FILE on this device"
     )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (CPU test)")
     args = parser.parse_args(argv)
@@ -115,7 +227,7 @@ def main(argv=None) -> int:
     if args.actions_only:
         parts = {"actions"}
     if args.smoke:
-        args.T, args.nx, args.host_seconds = 40, 8, 2.0
+        args.T, args.nx, args.host_seconds, args.replay_T = 40, 8, 2.0, 60
     started = time.perf_counter()
 
     import equinox as eqx
@@ -158,6 +270,44 @@ def main(argv=None) -> int:
         tic = time.perf_counter()
         out = jax.block_until_ready(fn(*fn_args))
         return out, time.perf_counter() - tic
+
+    if args.record is not None:
+        record = record_runs(args.replay_T)
+        args.record.parent.mkdir(parents=True, exist_ok=True)
+        args.record.write_text(json.dumps(record))
+        print(f"recorded {list(record['learners'])} (T={args.replay_T}) to {args.record}")
+        return 0
+
+    # (r) replay: recorded counts (host CPU, or --replay FILE) replayed on the device.
+    replay = {}
+
+    def save_replay(learners):
+        replay["learners"] = learners
+        (args.out / "relax_replay.json").write_text(json.dumps(replay, indent=1))
+
+    if args.replay is not None:
+        record = json.loads(args.replay.read_text())
+        replay.update(
+            source=f"{args.replay} ({record['device']}, jax {record['jax']})",
+            target=result["device"],
+            T=record["T"],
+        )
+        replay_record(record, device, progress=save_replay)
+    elif "replay" in parts:
+        tic = time.perf_counter()
+        record = record_runs(args.replay_T, device=cpu)
+        replay.update(
+            source=f"in-process run on {cpu.platform} ({time.perf_counter() - tic:.1f} s)",
+            target=result["device"],
+            T=args.replay_T,
+        )
+        # ChebCB's replay on a GPU is the slow one (a 500-step refit loop per round).
+        needs = {} if args.smoke else {"TsallisINF": 10, "TsallisINFCB": 10, "ChebCB": 40}
+        replay_record(record, device, left=left, needs=needs, progress=save_replay)
+    if replay:
+        result["replay"] = replay
+        for name, r in replay["learners"].items():
+            print(f"(r) replay {name}: {r}", flush=True)
 
     # (a) actions under a fixed key, on the device and on the host CPU.
     grid = jnp.linspace(1.0, 1.95, 20)
@@ -209,6 +359,16 @@ def main(argv=None) -> int:
         actions["device_vs_cpu"]["differing_iterations"] = int(
             np.sum(np.asarray(actions["iterations"]) != np.asarray(actions["cpu_iterations"]))
         )
+        # The device's counts replayed on the CPU: the learner alone, without the solver.
+        with jax.default_device(cpu):
+            replayed = relax.replay(
+                jax.device_put(learner, cpu),
+                jnp.asarray(actions["iterations"], jnp.int32),
+                key=jax.device_put(jax.random.key(1), cpu),
+            )
+        actions["device_counts_replayed_on_cpu"] = _differences(
+            np.asarray(replayed.arm), actions["arms"]
+        )
     if args.compare is not None:
         other = json.loads(args.compare.read_text())
         actions["compare"] = {
@@ -230,7 +390,7 @@ def main(argv=None) -> int:
     result["actions"]["runs"] = {
         p: {k: v for k, v in r.items() if k not in ("arms", "iterations")} for p, r in runs.items()
     }
-    for label in ("device_vs_cpu", "compare"):
+    for label in ("device_vs_cpu", "device_counts_replayed_on_cpu", "compare"):
         if label in actions:
             print(f"(a) {label}: {actions[label]}", flush=True)
 
@@ -305,21 +465,39 @@ def _differences(a, b):
 
 
 def _markdown(result) -> str:
-    lines = [
-        f"### sciml relax on {result['device']} (jax {result['jax']}, float64)",
-        "",
-        f"(a) actions, T = {result['T']}: "
-        + "; ".join(
-            f"{p}: {r['total']:,} sweeps, compile {r['compile_s']:.1f} s, run {r['run_s']:.1f} s"
-            for p, r in result["actions"]["runs"].items()
-        ),
-    ]
-    for label in ("device_vs_cpu", "compare"):
+    lines = [f"### sciml relax on {result['device']} (jax {result['jax']}, float64)", ""]
+    if "replay" in result:
+        rp = result["replay"]
+        lines += [
+            f"(r) replay of recorded counts, T = {rp['T']}: {rp['source']} -> {rp['target']}",
+            "",
+            "| learner | differing actions (expected 0) | first difference | replay s |",
+            "|---|---:|---:|---:|",
+        ]
+        for name, r in rp["learners"].items():
+            if "skipped" in r:
+                lines.append(f"| {name} | skipped ({r['skipped']}) | | |")
+                continue
+            lines.append(
+                f"| {name} | {r['differing_actions']} | {r['first_difference']} | "
+                f"{r['replay_s_with_compile']:.1f} |"
+            )
+        lines.append("")
+    if result["actions"].get("runs"):
+        lines.append(
+            f"(a) actions, T = {result['T']}: "
+            + "; ".join(
+                f"{p}: {r['total']:,} sweeps, compile {r['compile_s']:.1f} s, "
+                f"run {r['run_s']:.1f} s"
+                for p, r in result["actions"]["runs"].items()
+            )
+        )
+    for label in ("device_vs_cpu", "device_counts_replayed_on_cpu", "compare"):
         if label in result["actions"]:
             d = result["actions"][label]
             lines.append(
                 f"- {label}: {d['differing_actions']} differing actions (first at "
-                f"{d['first_difference']}), {d.get('differing_iterations')} differing counts"
+                f"{d['first_difference']}), {d.get('differing_iterations', '-')} differing counts"
             )
     if result["wall"]:
         lines += [

@@ -1,5 +1,6 @@
 """Smoke runs of the learning-to-relax benchmark and GPU check scripts (slow: compiles)."""
 
+import functools
 import json
 import os
 import subprocess
@@ -34,6 +35,11 @@ def test_gpu_check_script_on_cpu_at_tiny_size(tmp_path):
     assert all(r["host_counts_equal"] for r in result["wall"])
     actions = json.loads((tmp_path / "a" / "relax_actions.json").read_text())
     assert len(actions["arms"]) == result["T"] == 40
+    # (r) the in-process run's counts replayed (here CPU -> CPU) give the same actions
+    replay = json.loads((tmp_path / "a" / "relax_replay.json").read_text())
+    assert set(replay["learners"]) == {"TsallisINF", "TsallisINFCB", "ChebCB"}
+    assert all(r["differing_actions"] == 0 for r in replay["learners"].values())
+    assert all(r["T"] == 60 for r in replay["learners"].values())
     # --compare: a second run with the same key takes the same actions
     proc = subprocess.run(
         [
@@ -55,6 +61,31 @@ def test_gpu_check_script_on_cpu_at_tiny_size(tmp_path):
     again = json.loads((tmp_path / "b" / "relax_actions.json").read_text())
     assert again["compare"]["differing_actions"] == 0
     assert again["compare"]["differing_iterations"] == 0
+
+
+@pytest.mark.slow
+def test_gpu_check_record_and_replay_files(tmp_path):
+    script = str(ROOT / "benchmarks" / "gpu_check_relax.py")
+    record = tmp_path / "record.json"
+    run = functools.partial(subprocess.run, env=_env(), capture_output=True, text=True)
+    proc = run([sys.executable, script, "--smoke", "--record", str(record)], timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    recorded = json.loads(record.read_text())
+    assert len(recorded["context"]) == 60
+    args = ["--smoke", "--parts", "replay", "--out", str(tmp_path / "r"), "--replay"]
+    proc = run([sys.executable, script, *args, str(record)], timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    replay = json.loads((tmp_path / "r" / "relax_replay.json").read_text())
+    assert all(r["differing_actions"] == 0 for r in replay["learners"].values())
+    # a tampered record is detected: changed arms differ from the replayed ones
+    for rec in recorded["learners"].values():
+        rec["arms"][-1] = (rec["arms"][-1] + 1) % 20
+    record.write_text(json.dumps(recorded))
+    proc = run([sys.executable, script, *args, str(record)], timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    replay = json.loads((tmp_path / "r" / "relax_replay.json").read_text())
+    assert all(r["differing_actions"] == 1 for r in replay["learners"].values())
+    assert all(r["first_difference"] == 59 for r in replay["learners"].values())
 
 
 @pytest.mark.slow
