@@ -1,7 +1,7 @@
 """The shipped DCDM weights: they load, and beat CG on unseen obstacle problems.
 
 The 2-D default was trained on the obstacle-free 64² Neumann box and the 3-D default on the
-obstacle-free 64³ box (see sciml/solvers/_dcdm_weights/README.md); the problems here have random
+obstacle-free 32³ box (see sciml/solvers/_dcdm_weights/README.md); the problems here have random
 obstacles and right-hand sides from random velocity fields, neither seen in training. The issue's
 floors (at most 1/5 of CG's iterations at the training size, 1/3 at twice the size) are checked
 by slow tests.
@@ -30,7 +30,9 @@ def test_shipped_weights_load_with_their_provenance(dim):
     assert path.stat().st_size <= 5 * 2**20
     header = read_dcdm_header(path)
     assert header["dim"] == dim
-    assert header["metadata"]["command"].startswith("sciml train dcdm")
+    command = header["metadata"]["command"].split()
+    assert command[0] == "sciml" and "train" in command  # possibly after `--platform gpu`
+    assert command[command.index("train") + 1 :][:3] == ["dcdm", "--dim", str(dim)]
     model = default_dcdm_model(dim)
     assert isinstance(model, DCDMNet) and model.dim == dim
     assert json.loads(WEIGHTS.joinpath("weights.json").read_text())[f"dcdm_{dim}d.eqx"]
@@ -64,11 +66,21 @@ def test_default_2d_model_meets_the_issue_floors(size, fraction):
     assert int(sol.stats["num_steps"]) <= fraction * cg_steps
 
 
-# The 3-D default (trained at 64³) on a small unseen obstacle problem: measured 19 vs CG 78 at
+# The 3-D default (trained at 32³) on a small unseen obstacle problem: measured 9 vs CG 78 at
 # 16³. Slow: a 3-D network pass costs seconds on a CPU.
 @pytest.mark.slow
 def test_default_3d_model_beats_cg_on_an_unseen_obstacle_problem():
     sol, relative, cg_steps = _iterations((16, 16, 16))
     assert sol.result == RESULTS.successful
     assert relative <= 1e-4
-    assert int(sol.stats["num_steps"]) < cg_steps
+    assert int(sol.stats["num_steps"]) <= cg_steps / 5
+
+
+# The issue's 3-D floor at the training size (measured 10 vs CG 162 at 32³ on the 2-core CPU;
+# about two minutes there). Twice the size (64³) is left to benchmarks/bench_dcdm.py.
+@pytest.mark.slow
+def test_default_3d_model_meets_the_issue_floor_at_the_training_size():
+    sol, relative, cg_steps = _iterations((32, 32, 32))
+    assert sol.result == RESULTS.successful
+    assert relative <= 1e-4
+    assert int(sol.stats["num_steps"]) <= cg_steps / 5
