@@ -103,10 +103,10 @@ def relax(
     `sample_arm` (an exact uniform from the key's raw bits against a fixed-order CDF), and
     `TsallisINF` / `TsallisINFCB` compute their distribution with IEEE +, −, ×, ÷, √ and
     fixed-order sums only (no backend reductions, transcendental functions or contractible
-    multiply–adds), so fed the same counts they make the same choices (checked on a GPU by
-    replaying a CPU run's counts, `benchmarks/gpu_check_relax.py`). `ChebCB` refits with
-    `pinv`/`eigvalsh` and matrix products, whose last bits are up to each backend's
-    LAPACK/BLAS, so its choices can differ when a draw lands within rounding of a CDF
+    multiply–adds), so fed the same counts they make the same choices
+    (`benchmarks/gpu_check_relax.py` tests this on a GPU by replaying a CPU run's counts).
+    `ChebCB` refits with `pinv`/`eigvalsh` and matrix products, whose last bits are up to
+    each backend's LAPACK/BLAS, so its choices can differ when a draw lands within rounding of a CDF
     boundary or two predictions tie to rounding. What is not portable is the counts: a solve
     whose last residual is within rounding of the tolerance can stop one iteration earlier on
     one backend (the solver's reductions and kernels differ), and from that round on the
