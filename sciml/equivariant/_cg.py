@@ -37,52 +37,70 @@ def _triangle(l1: int, l2: int, l3: int) -> bool:
     return abs(l1 - l2) <= l3 <= l1 + l2
 
 
+@functools.cache
+def _factorials(n: int) -> tuple[int, ...]:
+    out = [1]
+    for k in range(1, n + 1):
+        out.append(out[-1] * k)
+    return tuple(out)
+
+
 def _su2_cg_squared_signed(j1: int, m1: int, j2: int, m2: int, j3: int, m3: int):
-    """<j1 m1 j2 m2 | j3 m3> as (sign, exact square) from Racah's formula (integer j)."""
+    """<j1 m1 j2 m2 | j3 m3> as (sign, numerator, denominator) of its exact square, from Racah's
+    formula (integer j), in plain integer arithmetic (no fraction reduction: only the ratio is
+    used, by `_sqrt_ratio`)."""
     if m3 != m1 + m2 or not _triangle(j1, j2, j3):
-        return 0, Fraction(0)
-    f = math.factorial
-    prefactor = Fraction(
-        (2 * j3 + 1) * f(j1 + j2 - j3) * f(j1 - j2 + j3) * f(-j1 + j2 + j3),
-        f(j1 + j2 + j3 + 1),
-    ) * (f(j3 + m3) * f(j3 - m3) * f(j1 - m1) * f(j1 + m1) * f(j2 - m2) * f(j2 + m2))
+        return 0, 0, 1
+    f = _factorials(2 * (j1 + j2 + j3) + 2)
+    pre_num = (
+        (2 * j3 + 1)
+        * f[j1 + j2 - j3]
+        * f[j1 - j2 + j3]
+        * f[-j1 + j2 + j3]
+        * (f[j3 + m3] * f[j3 - m3] * f[j1 - m1] * f[j1 + m1] * f[j2 - m2] * f[j2 + m2])
+    )
+    pre_den = f[j1 + j2 + j3 + 1]
     kmin = max(0, j2 - j3 - m1, j1 - j3 + m2)
     kmax = min(j1 + j2 - j3, j1 - m1, j2 + m2)
     # Every term's denominator divides `common` (each factorial at its largest argument over
     # the k range), so the alternating sum is one exact integer sum.
     common = (
-        f(kmax)
-        * f(j1 + j2 - j3 - kmin)
-        * f(j1 - m1 - kmin)
-        * f(j2 + m2 - kmin)
-        * f(j3 - j2 + m1 + kmax)
-        * f(j3 - j1 - m2 + kmax)
+        f[kmax]
+        * f[j1 + j2 - j3 - kmin]
+        * f[j1 - m1 - kmin]
+        * f[j2 + m2 - kmin]
+        * f[j3 - j2 + m1 + kmax]
+        * f[j3 - j1 - m2 + kmax]
     )
     numerator = 0
     for k in range(kmin, kmax + 1):
         den = (
-            f(k)
-            * f(j1 + j2 - j3 - k)
-            * f(j1 - m1 - k)
-            * f(j2 + m2 - k)
-            * f(j3 - j2 + m1 + k)
-            * f(j3 - j1 - m2 + k)
+            f[k]
+            * f[j1 + j2 - j3 - k]
+            * f[j1 - m1 - k]
+            * f[j2 + m2 - k]
+            * f[j3 - j2 + m1 + k]
+            * f[j3 - j1 - m2 + k]
         )
         numerator += (-1) ** k * (common // den)
     if numerator == 0:
-        return 0, Fraction(0)
-    total = Fraction(numerator, common)
-    return (1 if total > 0 else -1), prefactor * total * total
+        return 0, 0, 1
+    sign = 1 if numerator > 0 else -1
+    return sign, pre_num * numerator * numerator, pre_den * common * common
 
 
-def _sqrt_fraction(q: Fraction) -> float:
-    """√q correctly rounded-ish for a large exact rational (avoids float overflow)."""
-    num, den = q.numerator, q.denominator
+def _sqrt_ratio(num: int, den: int) -> float:
+    """√(num / den) for large exact integers, to float64 accuracy (avoids float overflow)."""
     # scale to keep 60+ significant bits before the integer square root
     shift = max(0, 128 - (num.bit_length() - den.bit_length()))
     shift += shift % 2
     root = math.isqrt((num << shift) // den)
     return math.ldexp(float(root), -shift // 2)
+
+
+def _sqrt_fraction(q: Fraction) -> float:
+    """√q for a large exact rational."""
+    return _sqrt_ratio(q.numerator, q.denominator)
 
 
 @functools.cache
@@ -102,20 +120,54 @@ def _real_to_complex(l: int) -> np.ndarray:
 
 
 @functools.cache
+def _row_entries(l: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (at most two) non-zero entries of each row of `_real_to_complex(l)`: columns and
+    values, shape (2l + 1, 2) (a zero value pads a row with one entry)."""
+    q = _real_to_complex(l)
+    cols = np.zeros((2 * l + 1, 2), np.int64)
+    vals = np.zeros((2 * l + 1, 2), np.complex128)
+    for row in range(2 * l + 1):
+        nz = np.nonzero(q[row])[0]
+        cols[row, : len(nz)] = nz
+        vals[row, : len(nz)] = q[row, nz]
+    return cols, vals
+
+
+@functools.cache
 def _clebsch_gordan_np(l1: int, l2: int, l3: int) -> np.ndarray:
     c = np.zeros((2 * l1 + 1, 2 * l2 + 1, 2 * l3 + 1))
     if not _triangle(l1, l2, l3):
         return c
+    if l1 > l2:
+        # exchange symmetry of the 3j symbols (the real-basis change acts on each index alone):
+        # C(l1, l2, l3)[m1, m2, m3] = (-1)^(l1 + l2 + l3) C(l2, l1, l3)[m2, m1, m3]
+        swapped = (-1.0) ** (l1 + l2 + l3) * _clebsch_gordan_np(l2, l1, l3).transpose(1, 0, 2)
+        swapped = np.ascontiguousarray(swapped)
+        swapped.setflags(write=False)
+        return swapped
     for m1 in range(-l1, l1 + 1):
         for m2 in range(-l2, l2 + 1):
             m3 = m1 + m2
             if abs(m3) > l3:
                 continue
-            sign, sq = _su2_cg_squared_signed(l1, m1, l2, m2, l3, m3)
+            sign, num, den = _su2_cg_squared_signed(l1, m1, l2, m2, l3, m3)
             if sign:
-                c[l1 + m1, l2 + m2, l3 + m3] = sign * _sqrt_fraction(sq)
-    q1, q2, q3 = _real_to_complex(l1), _real_to_complex(l2), _real_to_complex(l3)
-    real = np.einsum("ij,kl,mn,ikn->jlm", q1, q2, np.conj(q3.T), c, optimize=True)
+                c[l1 + m1, l2 + m2, l3 + m3] = sign * _sqrt_ratio(num, den)
+    # real[j, l, m] = Σ_ikn q1[i, j] q2[k, l] conj(q3[n, m]) c[i, k, n]: c has one non-zero per
+    # (m1, m2) and each row of q two, so scatter the 8 products of every non-zero
+    (c1, v1), (c2, v2), (c3, v3) = (_row_entries(l) for l in (l1, l2, l3))
+    i, k, n = np.nonzero(c)
+    w = (
+        c[i, k, n][:, None, None, None]
+        * v1[i][:, :, None, None]
+        * v2[k][:, None, :, None]
+        * np.conj(v3[n])[:, None, None, :]
+    )
+    index = np.broadcast_arrays(
+        c1[i][:, :, None, None], c2[k][:, None, :, None], c3[n][:, None, None, :]
+    )
+    real = np.zeros(c.shape, np.complex128)
+    np.add.at(real, tuple(index), w)
     if np.abs(real.imag).max() > 1e-10:  # pragma: no cover (a basis bug, not bad input)
         raise AssertionError("real-basis Clebsch–Gordan coefficients are not real")
     real = real.real

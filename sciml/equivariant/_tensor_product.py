@@ -14,6 +14,17 @@ Three forms:
 Every path applies the unit-norm CG tensor times √(2l3+1) ("component" irrep normalisation, the
 e3nn default) or √((2l1+1)(2l2+1)) ("norm"). With ``sparse=True`` each path uses only the non-zero
 CG entries (m3 = ±m1 ± m2, the "m-selection" form, O(L^5) for all paths instead of O(L^6)).
+
+Implementation (dense form): the number of XLA operations, not the arithmetic, sets the compile
+time, so the paths are not contracted one by one. All paths of one (x entry, y entry) pair share
+one matrix product with their CG blocks concatenated along the output axis, and a pair (l1, l2)
+with l1 > l2 reuses the block of (l2, l1) with the inputs swapped (the exchange symmetry of the CG
+coefficients, sign (-1)^(l1+l2+l3)), stacked into the same product. Each product is
+C^T (K, (2l1+1)(2l2+1)) @ [x_l1 ⊗ y_l2] ((2l1+1)(2l2+1), channels · batch) with the batch as the
+long last axis; one row gather then puts every path's block where the output layout wants it, and
+mode "uvw" applies the weights of all paths into one output entry as one matrix product. The
+arithmetic is that of the per-path dense contraction; the operation count is O(L^2) pairs / 2
+instead of O(L^3) paths for s2_irreps(L) inputs.
 """
 
 from __future__ import annotations
@@ -265,6 +276,181 @@ def _contract(a, b, C, sparse: bool, spec: str):
     return jnp.moveaxis(out, 0, -1)
 
 
+class _PairGroup(NamedTuple):
+    """The paths of one (x entry, y entry) pair: their CG blocks concatenated along the output
+    axis, C of shape (2l1+1, 2l2+1, K), and each path's offset in K."""
+
+    i_x: int
+    i_y: int
+    path_ids: tuple[int, ...]
+    offsets: tuple[int, ...]
+    C: np.ndarray
+
+
+@functools.cache
+def _concatenated_constant(l1: int, l2: int, l3s: tuple[int, ...], normalization: str):
+    return np.concatenate([_path_constant(l1, l2, l3, normalization) for l3 in l3s], 2)
+
+
+def _pair_groups(plan: _Plan, normalization: str) -> list[_PairGroup]:
+    order: dict[tuple[int, int], list[int]] = {}
+    for k, p in enumerate(plan.paths):
+        order.setdefault((p.i_x, p.i_y), []).append(k)
+    groups = []
+    for (ix, iy), ids in order.items():
+        ps = [plan.paths[k] for k in ids]
+        offsets = np.cumsum([0] + [p.ir_out.dim for p in ps[:-1]])
+        C = _concatenated_constant(
+            ps[0].ir_x.l, ps[0].ir_y.l, tuple(p.ir_out.l for p in ps), normalization
+        )
+        groups.append(_PairGroup(ix, iy, tuple(ids), tuple(int(o) for o in offsets), C))
+    return groups
+
+
+def _output_index(plan: _Plan, groups: list[_PairGroup], mode: str):
+    """For modes "full" and "uuu": where each output component sits in the concatenation of the
+    flattened pair results (..., u[, v], K), and (uuu) which weight scales it."""
+    mul_x = [m for m, _ in plan.irreps_x]
+    mul_y = [m for m, _ in plan.irreps_y]
+    where: dict[int, tuple[int, int, int, int]] = {}  # path -> (base, K, offset, channels)
+    base = 0
+    for g in groups:
+        K = g.C.shape[2]
+        channels = mul_x[g.i_x] * (mul_y[g.i_y] if mode == "full" else 1)
+        for k, offset in zip(g.path_ids, g.offsets, strict=True):
+            where[k] = (base, K, offset, channels)
+        base += channels * K
+    index, weight_index = [], []
+    for chunk in plan.out_chunks:
+        for k in chunk:
+            b, K, offset, channels = where[k]
+            d3 = plan.paths[k].ir_out.dim
+            uv = np.arange(channels)[:, None]
+            index.append((b + uv * K + offset + np.arange(d3)[None, :]).reshape(-1))
+            start = plan.paths[k].weight_slice.start or 0
+            weight_index.append(np.repeat(start + np.arange(channels), d3))
+    return np.concatenate(index).astype(np.int32), np.concatenate(weight_index).astype(np.int32)
+
+
+class _StackedGroup(NamedTuple):
+    """Pairs of entries that share one CG block (canonical degrees l1 <= l2, output degrees l3s,
+    all with the same parity of l1 + l2 + l3): members (x entry, y entry, swapped)."""
+
+    C: np.ndarray  # (ij, K): rows (i, j), columns the concatenated output components
+    parity: int  # (l1 + l2 + l3) % 2, the same for every l3 of the group
+    members: tuple[tuple[int, int, bool], ...]
+    path_ids: tuple[tuple[int, ...], ...]  # per member: its paths, one per l3
+
+
+def _stacked_groups(plan: _Plan, normalization: str) -> list[_StackedGroup]:
+    """Group the paths by shared CG block. A pair (l1, l2) with l1 > l2 uses the block of
+    (l2, l1) with the inputs swapped: C(l2, l1, l3)[j, i, k] = (-1)^(l1+l2+l3) C(l1, l2, l3)[i, j,
+    k] (exact for the real basis), so with one parity of l1 + l2 + l3 per group the sign is one
+    factor on the swapped member's outer product."""
+    by_pair: dict[tuple[int, int, int], list[int]] = {}
+    for k, p in enumerate(plan.paths):
+        parity = (p.ir_x.l + p.ir_y.l + p.ir_out.l) % 2
+        by_pair.setdefault((p.i_x, p.i_y, parity), []).append(k)
+    groups: dict[tuple[int, int, tuple[int, ...]], list[tuple[tuple[int, int, bool], tuple]]] = {}
+    for (ix, iy, _), ids in by_pair.items():
+        l1, l2 = plan.irreps_x[ix].ir.l, plan.irreps_y[iy].ir.l
+        swapped = l1 > l2
+        key = (min(l1, l2), max(l1, l2), tuple(plan.paths[k].ir_out.l for k in ids))
+        groups.setdefault(key, []).append(((ix, iy, swapped), tuple(ids)))
+    out = []
+    for (l1, l2, l3s), members in groups.items():
+        C = _concatenated_constant(l1, l2, l3s, normalization)
+        out.append(
+            _StackedGroup(
+                C.reshape(-1, C.shape[2]),
+                (l1 + l2 + l3s[0]) % 2,
+                tuple(m for m, _ in members),
+                tuple(ids for _, ids in members),
+            )
+        )
+    return out
+
+
+def _stacked_layout(plan: _Plan, groups: list[_StackedGroup], mode: str, order: list[int]):
+    """Row index of every output component (paths in `order`, then channel slots, then
+    components) in the stacked rows of all groups' results, each of shape (K, slots, N)
+    flattened to (K * slots, N); and (uuu) the weight index of every output component."""
+    mul_x = [m for m, _ in plan.irreps_x]
+    mul_y = [m for m, _ in plan.irreps_y]
+    where = {}
+    base = 0
+    for g in groups:
+        K = g.C.shape[1]
+        slots = [mul_x[ix] * (mul_y[iy] if mode == "full" else 1) for ix, iy, _ in g.members]
+        total = sum(slots)
+        slot_base = np.cumsum([0] + slots[:-1])
+        for ids, sb, ns in zip(g.path_ids, slot_base, slots, strict=True):
+            offset = 0
+            for k in ids:
+                where[k] = (base, total, int(sb), ns, offset)
+                offset += plan.paths[k].ir_out.dim
+        base += K * total
+    rows, weight_index = [], []
+    for k in order:
+        b, total, sb, ns, offset = where[k]
+        d3 = plan.paths[k].ir_out.dim
+        kk = offset + np.arange(d3)
+        rows.append((b + kk[None, :] * total + sb + np.arange(ns)[:, None]).reshape(-1))
+        start = plan.paths[k].weight_slice.start or 0
+        weight_index.append(np.repeat(start + np.arange(ns), d3))
+    return np.concatenate(rows).astype(np.int32), np.concatenate(weight_index).astype(np.int32)
+
+
+def _stacked_kernel(xs, ys, groups: list[_StackedGroup], mode: str, dtype):
+    """All groups' results as stacked rows (R, N), batch last: per group one outer-product
+    fusion and one matrix product C^T (K, ij) @ outer (ij, slots * N)."""
+    results = []
+    for g in groups:
+        pairs = []
+        for ix, iy, swapped in g.members:
+            X, Y = (ys[iy], xs[ix]) if swapped else (xs[ix], ys[iy])
+            pairs.append((-X if swapped and g.parity else X, Y))
+        if len(pairs) > 1 and all(X.shape[1] == 1 and Y.shape[1] == 1 for X, Y in pairs):
+            # single channels: stack the members along the batch axis before the outer
+            # product (the same column layout as the block concatenation below)
+            A = jnp.concatenate([X[:, 0] for X, _ in pairs], -1)
+            B = jnp.concatenate([Y[:, 0] for _, Y in pairs], -1)
+            outer = (A[:, None, :] * B[None, :, :]).reshape(A.shape[0] * B.shape[0], -1)
+            z = jnp.asarray(g.C.T, dtype) @ outer
+            results.append(z.reshape(-1, xs[0].shape[-1]))
+            continue
+        blocks = []
+        for ix, iy, swapped in g.members:
+            X, Y = xs[ix], ys[iy]  # (i, u, N), (j, v, N)
+            if swapped:
+                X, Y = Y, X  # (a in the canonical l1, ...), then (b in l2, ...)
+            if mode == "full":
+                if swapped:  # slots stay (u of x, v of y)
+                    o = X[:, None, None, :, :] * Y[None, :, :, None, :]
+                else:
+                    o = X[:, None, :, None, :] * Y[None, :, None, :, :]
+            else:
+                o = X[:, None, :, :] * Y[None, :, :, :]
+            if swapped and g.parity:
+                o = -o
+            blocks.append(o.reshape(o.shape[0] * o.shape[1], -1))
+        outer = blocks[0] if len(blocks) == 1 else jnp.concatenate(blocks, 1)
+        z = jnp.asarray(g.C.T, dtype) @ outer  # (K, slots * N)
+        results.append(z.reshape(-1, xs[0].shape[-1]))
+    return results
+
+
+def _pair_contract_sparse(a, b, C, *, all_pairs: bool):
+    """z[..., u, (v,) k] = Σ_ij C[i, j, k] a[..., u, i] b[..., v | u, j] from the non-zero entries
+    of C only (gathers and a segment sum): all channel pairs (u, v) when all_pairs, else
+    channel-wise (b has a's channels)."""
+    if all_pairs:
+        m1, m2 = a.shape[-2], b.shape[-2]
+        a = jnp.broadcast_to(a[..., :, None, :], a.shape[:-2] + (m1, m2, a.shape[-1]))
+        b = jnp.broadcast_to(b[..., None, :, :], b.shape[:-2] + (m1, m2, b.shape[-1]))
+    return _contract(a, b, C, True, "")
+
+
 def cg_tensor_product(
     x: Float[Array, "*batch dx"],
     y: Float[Array, "*batch dy"],
@@ -385,46 +571,98 @@ def _cg_kernel(
         if weights.dtype != dtype:
             raise ValueError(f"`weights` must have dtype {dtype}, got {weights.dtype}.")
 
-    path_out = []
-    for p in plan.paths:
-        C = _path_constant(p.ir_x.l, p.ir_y.l, p.ir_out.l, irrep_normalization)
-        a, b = xs[p.i_x], ys[p.i_y]
-        if mode == "full":
-            # (..., u, v, i) x (..., u, v, j): all channel pairs
-            m1, m2 = a.shape[-2], b.shape[-2]
-            aa = jnp.broadcast_to(a[..., :, None, :], batch + (m1, m2, a.shape[-1]))
-            bb = jnp.broadcast_to(b[..., None, :, :], batch + (m1, m2, b.shape[-1]))
-            z = _contract(aa, bb, C, sparse, "...uvi,...uvj,ijk->...uvk")
-            path_out.append(z.reshape(batch + (m1 * m2, C.shape[2])))
-        elif mode == "uuu":
-            bb = jnp.broadcast_to(b, a.shape[:-1] + b.shape[-1:])
-            z = _contract(a, bb, C, sparse, "...ui,...uj,ijk->...uk")
-            if weights is not None:
-                w = weights[p.weight_slice].reshape((1,) * (z.ndim - 2) + (-1, 1))
-                z = z * w
-            path_out.append(z)
-        else:
-            m1, m2 = a.shape[-2], b.shape[-2]
-            aa = jnp.broadcast_to(a[..., :, None, :], batch + (m1, m2, a.shape[-1]))
-            bb = jnp.broadcast_to(b[..., None, :, :], batch + (m1, m2, b.shape[-1]))
-            z = _contract(aa, bb, C, sparse, "...uvi,...uvj,ijk->...uvk")
-            w = weights[p.weight_slice].reshape(p.weight_shape)
-            alpha = 1.0 / math.sqrt(plan.fan_in[p.i_out])
-            path_out.append(jnp.einsum("...uvk,uvw->...wk", z, w) * alpha)
+    if not plan.paths:
+        return jnp.zeros(batch + (plan.irreps_out.dim,), dtype)
+    if sparse:
+        return _sparse_kernel(xs, ys, weights, plan, mode, irrep_normalization, batch, dtype)
+    return _dense_kernel(xs, ys, weights, plan, mode, irrep_normalization, batch, dtype)
 
-    pieces = []
+
+def _dense_kernel(xs, ys, weights, plan: _Plan, mode, normalization, batch, dtype):
+    """Batch-last dense kernel: one matrix product per group of pairs sharing a CG block
+    (`_stacked_groups`), one row gather into the output layout, and for "uvw" one weight
+    matrix product per output entry."""
+    n = math.prod(batch)
+    # (..., mul, 2l+1) -> (2l+1, mul, N): the batch is the long last axis of every product
+    xt = [jnp.transpose(c.reshape((n,) + c.shape[-2:]), (2, 1, 0)) for c in xs]
+    yt = [jnp.transpose(c.reshape((n,) + c.shape[-2:]), (2, 1, 0)) for c in ys]
+    slots = "uuu" if mode == "uuu" else "full"
+    groups = _stacked_groups(plan, normalization)
     if mode == "uvw":
-        for io, (mul, ir) in enumerate(plan.irreps_out):
-            contrib = [z for p, z in zip(plan.paths, path_out, strict=True) if p.i_out == io]
-            if contrib:
-                total = functools.reduce(jnp.add, contrib)
-            else:
-                total = jnp.zeros(batch + (mul, ir.dim), dtype)
-            pieces.append(total.reshape(batch + (mul * ir.dim,)))
+        order = [
+            k
+            for io in range(len(plan.irreps_out))
+            for k, p in enumerate(plan.paths)
+            if p.i_out == io
+        ]
     else:
-        for chunk_ids in plan.out_chunks:
-            for k in chunk_ids:
-                pieces.append(path_out[k].reshape(batch + (-1,)))
-    if not pieces:
-        return jnp.zeros(batch + (0,), dtype)
-    return jnp.concatenate(pieces, -1)
+        order = [k for chunk in plan.out_chunks for k in chunk]
+    rows, weight_index = _stacked_layout(plan, groups, slots, order)
+    results = _stacked_kernel(xt, yt, groups, slots, dtype)
+    stacked = results[0] if len(results) == 1 else jnp.concatenate(results, 0)
+    stacked = stacked[rows]  # (output rows, N)
+    if mode != "uvw":
+        out = stacked.T.reshape(batch + (-1,))
+        if weights is not None:
+            out = out * weights[weight_index].reshape((1,) * (out.ndim - 1) + (-1,))
+        return out
+    mul_x = [m for m, _ in plan.irreps_x]
+    mul_y = [m for m, _ in plan.irreps_y]
+    pieces, r = [], 0
+    for io, (m3, ir) in enumerate(plan.irreps_out):
+        ps = [plan.paths[k] for k in order if plan.paths[k].i_out == io]
+        if not ps:
+            pieces.append(jnp.zeros((m3 * ir.dim, n), dtype))
+            continue
+        # rows (path, u, v) x columns (k, N); the weights w[u, v, w] of every path as one matrix
+        nuv = sum(mul_x[p.i_x] * mul_y[p.i_y] for p in ps)
+        block = stacked[r : r + nuv * ir.dim].reshape(nuv, ir.dim * n)
+        r += nuv * ir.dim
+        widx = np.concatenate(
+            [
+                (p.weight_slice.start or 0)
+                + np.arange(mul_x[p.i_x] * mul_y[p.i_y])[:, None] * m3
+                + np.arange(m3)[None, :]
+                for p in ps
+            ]
+        )
+        W = weights[widx.T.astype(np.int32)] * (1.0 / math.sqrt(plan.fan_in[io]))
+        pieces.append((W @ block).reshape(m3 * ir.dim, n))
+    out = pieces[0] if len(pieces) == 1 else jnp.concatenate(pieces, 0)
+    return out.T.reshape(batch + (-1,))
+
+
+def _sparse_kernel(xs, ys, weights, plan: _Plan, mode, normalization, batch, dtype):
+    """m-selection kernel: per (x entry, y entry) pair, the non-zero CG entries of all its paths
+    at once (gathers and a segment sum)."""
+    groups = _pair_groups(plan, normalization)
+    if mode == "uvw":
+        outs: list[Any] = [None] * len(plan.irreps_out)
+        for group in groups:
+            a, b = xs[group.i_x], ys[group.i_y]
+            z = _pair_contract_sparse(a, b, group.C, all_pairs=True)  # (..., u, v, K)
+            for k, offset in zip(group.path_ids, group.offsets, strict=True):
+                p = plan.paths[k]
+                zp = z[..., offset : offset + p.ir_out.dim]
+                w = weights[p.weight_slice].reshape(p.weight_shape)
+                alpha = 1.0 / math.sqrt(plan.fan_in[p.i_out])
+                contrib = jnp.einsum("...uvk,uvw->...wk", zp, w) * alpha
+                outs[p.i_out] = contrib if outs[p.i_out] is None else outs[p.i_out] + contrib
+        pieces = []
+        for io, (mul, ir) in enumerate(plan.irreps_out):
+            total = outs[io] if outs[io] is not None else jnp.zeros(batch + (mul, ir.dim), dtype)
+            pieces.append(total.reshape(batch + (mul * ir.dim,)))
+        return jnp.concatenate(pieces, -1)
+    flat = []
+    for group in groups:
+        a, b = xs[group.i_x], ys[group.i_y]
+        if mode == "uuu":
+            b = jnp.broadcast_to(b, a.shape[:-1] + b.shape[-1:])
+        z = _pair_contract_sparse(a, b, group.C, all_pairs=mode == "full")
+        flat.append(z.reshape(batch + (-1,)))
+    index, weight_index = _output_index(plan, groups, mode)
+    out = flat[0] if len(flat) == 1 else jnp.concatenate(flat, -1)
+    out = out[..., index]
+    if weights is not None:
+        out = out * weights[weight_index].reshape((1,) * (out.ndim - 1) + (-1,))
+    return out
