@@ -102,8 +102,10 @@ def relax(
     from the recorded counts. Across backends (CPU, GPU, TPU), the arm is drawn by
     `sample_arm` (an exact uniform from the key's raw bits against a fixed-order CDF), and
     `TsallisINF` / `TsallisINFCB` compute their distribution with IEEE +, −, ×, ÷, √ and
-    fixed-order sums only (no backend reductions, transcendental functions or contractible
-    multiply–adds), so fed the same counts they make the same choices
+    fixed-order sums only (no backend reductions, transcendental functions, rsqrt or
+    contractible multiply–adds; bitwise agreement matters, as the learner state amplifies a
+    one-ulp difference until the actions part), so fed the same counts they make the same
+    choices
     (`benchmarks/gpu_check_relax.py` tests this on a GPU by replaying a CPU run's counts).
     `ChebCB` refits with `pinv`/`eigvalsh` and matrix products, whose last bits are up to
     each backend's LAPACK/BLAS, so its choices can differ when a draw lands within rounding of a CDF

@@ -25,6 +25,42 @@ class TsallisState(eqx.Module):
     prob: Float[Array, " k"]  # the distribution it was drawn from
 
 
+def _normalised(
+    estimates: Float[Array, " k"], weight: Float[Array, ""], offset: Float[Array, ""]
+) -> Float[Array, " k"]:
+    # p_i = c/(L_i − x)² with c = 4/η², Σp = 1, by Newton's method from x0 = min L − offset
+    # (offset ≤ √c, so the best arm alone has p ≥ 1 there and Σp ≥ 1).
+    #
+    # Only +, −, ×, ÷ and fixed-order sums (`ordered_sum`), each over quotients: IEEE
+    # arithmetic that every backend rounds the same way, with no product feeding an addition
+    # (which a compiler may contract into an FMA on one backend and not another) and no
+    # division by a square root (XLA rewrites a/√b into a·rsqrt(b), and rsqrt is not
+    # correctly rounded on every backend). This matters: the learner's state amplifies a
+    # one-ulp difference in p by ~5× per 100 rounds, so any rounding difference between two
+    # backends changes the actions after a thousand rounds or so.
+    low = jnp.min(estimates)
+    x0 = low - offset
+    twice = weight + weight
+
+    def probs(x):
+        y = estimates - x
+        return weight / (y * y)
+
+    def cond(carry):
+        i, _, gap = carry
+        return (i < _NEWTON_STEPS) & (jnp.abs(gap) > _NEWTON_TOL)
+
+    def body(carry):
+        i, x, gap = carry
+        y = estimates - x
+        slope = ordered_sum(twice / (y * y * y))  # dΣp/dx = Σ 2c/(L − x)³
+        x = x - gap / slope
+        return i + 1, x, ordered_sum(probs(x)) - 1
+
+    _, x, _ = jax.lax.while_loop(cond, body, (0, x0, ordered_sum(probs(x0)) - 1))
+    return probs(x)
+
+
 def tsallis_probabilities(
     estimates: Float[Array, " k"], eta: Float[Array, ""]
 ) -> Float[Array, " k"]:
@@ -42,32 +78,8 @@ def tsallis_probabilities(
     Returns:
         The probabilities (Σp = 1 to about 1e-12 relative).
     """
-    low = jnp.min(estimates)
-    x0 = low - 2 / eta
-
-    # Only +, −, ×, ÷ (and √ in η) and fixed-order sums (`ordered_sum`), each over quotients:
-    # IEEE arithmetic that every backend rounds the same way, with no product feeding an
-    # addition that a compiler could contract into an FMA on one backend and not another.
-    def scaled_gap(x):
-        return eta * (estimates - x)
-
-    def probs(x):
-        d = scaled_gap(x)
-        return 4 / (d * d)
-
-    def cond(carry):
-        i, _, gap = carry
-        return (i < _NEWTON_STEPS) & (jnp.abs(gap) > _NEWTON_TOL)
-
-    def body(carry):
-        i, x, gap = carry
-        d = scaled_gap(x)
-        p_three_halves = 8 / (d * d * d)  # p^{3/2}
-        x = x - gap / (eta * ordered_sum(p_three_halves))
-        return i + 1, x, ordered_sum(probs(x)) - 1
-
-    _, x, _ = jax.lax.while_loop(cond, body, (0, x0, ordered_sum(probs(x0)) - 1))
-    return probs(x)
+    eta = jnp.asarray(eta, estimates.dtype)
+    return _normalised(estimates, 4 / (eta * eta), 2 / eta)
 
 
 class TsallisINF(eqx.Module):
@@ -120,8 +132,9 @@ class TsallisINF(eqx.Module):
         t = (state.rounds + 1).astype(dtype)
         mean = state.loss_sum / jnp.maximum(state.rounds, 1).astype(dtype)
         scale = jnp.where((state.rounds > 0) & (mean > 1), mean - 1, 1).astype(dtype)
-        eta = (2 / jnp.sqrt(t)).astype(dtype)
-        return tsallis_probabilities(state.estimates / scale, eta)
+        # η = 2/√t enters only as 4/η² = t and the Newton start 2/η = √t (no division by a
+        # square root; see `_normalised`).
+        return _normalised(state.estimates / scale, t, jnp.sqrt(t))
 
     def select(
         self, state: TsallisState, key: PRNGKeyArray, context: Any = None
