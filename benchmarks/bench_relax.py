@@ -48,9 +48,12 @@ def _timed(fn):
     return out, time.perf_counter() - start
 
 
-def laplacian(variance: str, seed: int, T: int, wall: bool) -> dict:
+def laplacian(variance: str, seed: int, T: int, wall: bool, learners_only: bool = False) -> dict:
     seq = shifted_laplacians(jax.random.key(seed), T, variance=variance)
     out = {"variance": variance, "seed": seed, "T": T, "fixed": {}, "learners": {}}
+    if learners_only:
+        out["learners"] = laplacian_learners(seq, seed)
+        return out
     for w in FIXED:
         out["fixed"][str(w)] = int(relax.fixed(seq, w).total)
     # The comparators of the method note: best fixed ω on the 0.01 grid 1.00…1.95 and the
@@ -61,6 +64,14 @@ def laplacian(variance: str, seed: int, T: int, wall: bool) -> dict:
     out["instance_optimal"] = {"total": int(inst.sum()), "wall_s": wall_s}
     young_omega = relax.young(seq)
     out["young"] = int(relax.fixed(seq, young_omega).total)
+    out["learners"] = laplacian_learners(seq, seed)
+    if wall:
+        out["wall"] = wall_times(seq, 1.8)
+    return out
+
+
+def laplacian_learners(seq, seed: int) -> dict:
+    out = {}
     learners = {
         "TsallisINF": relax.TsallisINF(jnp.asarray(GRID)),
         "TsallisINFCB": relax.TsallisINFCB(jnp.asarray(GRID), 5, -0.15, 0.65),
@@ -71,13 +82,11 @@ def laplacian(variance: str, seed: int, T: int, wall: bool) -> dict:
             lambda learner=learner: relax.relax(seq, "sor", learner, key=jax.random.key(seed))
         )
         its = np.asarray(res.iterations)
-        out["learners"][name] = {
+        out[name] = {
             "total": int(its.sum()),
             "last_1000_mean": float(its[-1000:].mean()),
             "wall_s": wall_s,
         }
-    if wall:
-        out["wall"] = wall_times(seq, 1.8)
     return out
 
 
@@ -134,10 +143,11 @@ def heat(
     instance_optimal: bool,
     fixed=tuple(HEAT_FIXED),
     grid=(1.0, 1.95),
+    learners_only: bool = False,
 ) -> dict:
     seq, gen = _timed(lambda: heat_sequence(nx, T))
     out = {"nx": nx, "T": T, "generate_s": gen, "fixed": {}, "learners": {}}
-    for w in fixed:
+    for w in () if learners_only else fixed:
         res, wall_s = _timed(lambda w=w: relax.fixed(seq, w, method="ssor_pcg"))
         out["fixed"][str(w)] = int(res.total)
         print(f"  heat nx={nx} ω={w}: {int(res.total):,} ({wall_s:.0f} s)", flush=True)
@@ -158,6 +168,8 @@ def heat(
             totals.append(int(res.total))
             print(f"  heat nx={nx} {name} seed {seed}: {totals[-1]:,} ({wall_s:.0f} s)", flush=True)
         out["learners"][name] = {"totals": totals, "wall_s_last": wall_s}
+    if learners_only:
+        return out
     # Best fixed ω by golden-section search of the total over the grid lo, lo + 0.01, …, hi
     # (default 1.00…1.95, the method note's 96-point heat comparator); instance-optimal by
     # golden section per step.
@@ -190,6 +202,11 @@ def report_laplacian(runs: list[dict]) -> list[str]:
         if not rs:
             continue
         lines.append(f"\nShifted Laplacians, {variance} variance, T={rs[0]['T']}, seeds={len(rs)}")
+        if "best_fixed" not in rs[0]:  # --learners-only
+            for r in rs:
+                totals = ", ".join(f"{k}: {v['total']:,}" for k, v in r["learners"].items())
+                lines.append(f"  seed {r['seed']}: {totals}")
+            continue
         for r in rs:
             best = r["best_fixed"]["total"]
             fixed = ", ".join(f"ω={w}: {r['fixed'][str(w)]:,}" for w in FIXED)
@@ -248,6 +265,10 @@ def report_wall(w: dict) -> list[str]:
 def report_heat(runs: list[dict]) -> list[str]:
     lines = []
     for r in runs:
+        if "best_fixed" not in r:  # --learners-only
+            lines.append(f"\nHeat nx={r['nx']}, T={r['T']}, learners only:")
+            lines += [f"  {k}: {v['totals']}" for k, v in r["learners"].items()]
+            continue
         best = r["best_fixed"]["total"]
         fixed = ", ".join(f"ω={w}: {t:,}" for w, t in r["fixed"].items())
         lines.append(f"\nHeat nx={r['nx']}, T={r['T']} (SSOR-PCG iterations): {fixed}")
@@ -285,21 +306,29 @@ def main(argv=None):
     parser.add_argument(
         "--no-wall", action="store_true", help="skip the whole-sequence wall-time comparison"
     )
+    parser.add_argument(
+        "--learners-only",
+        action="store_true",
+        help="run the learners only (no fixed-ω, best-fixed, instance-optimal, Young, wall)",
+    )
     parser.add_argument("--out", default=None, help="write the JSON results here")
     args = parser.parse_args(argv)
     results = {"laplacian": [], "heat": []}
     if not args.skip_laplacian:
         for variance in args.variance.split(","):
             for seed in range(args.seeds):
-                wall = not args.no_wall and seed == 0
-                results["laplacian"].append(laplacian(variance, seed, args.T, wall))
+                wall = not args.no_wall and not args.learners_only and seed == 0
+                results["laplacian"].append(
+                    laplacian(variance, seed, args.T, wall, args.learners_only)
+                )
                 print(json.dumps(results["laplacian"][-1]), flush=True)
     for nx in [int(v) for v in args.nx.split(",") if v]:
         seeds = args.seeds if args.heat_seeds is None else args.heat_seeds
         fixed = [float(w) for w in args.heat_fixed.split(",") if w]
         grid = tuple(float(v) for v in args.heat_grid.split(","))
+        instance_optimal = not (args.no_heat_instance_optimal or args.learners_only)
         results["heat"].append(
-            heat(nx, args.T, seeds, not args.no_heat_instance_optimal, fixed, grid)
+            heat(nx, args.T, seeds, instance_optimal, fixed, grid, args.learners_only)
         )
         print(json.dumps(results["heat"][-1]), flush=True)
     print("\n".join(report_laplacian(results["laplacian"]) + report_heat(results["heat"])))
