@@ -15,7 +15,9 @@ p_val = p_val_x p_val_y and the same p_arg, so natural-parity inputs give natura
 
 Routes:
 - "grid" (Xie et al. 2025): f_x, f_y on the minimal exact Gauss–Legendre × uniform grid
-  (`s2grid_resolution`), pointwise product, projection. O(L^3) per channel.
+  (`s2grid_resolution`), pointwise product, projection. O(L^3) per channel. With fft=False
+  (default) the transforms are one small Legendre matrix per m and one dense DFT matrix in α,
+  batch last (as the Fourier route's "dft" form below).
 - "fourier" (Luo et al. 2024): SH -> 2D Fourier coefficients on the torus (β, α) ∈ [0, 2π)^2 by
   exact tables (the β factor of Y_lm is a trigonometric polynomial; its coefficients come from an
   exact FFT of samples, and the projection back uses the closed-form integrals
@@ -395,31 +397,24 @@ def _half_torus_analysis_table(lmax_out: int, umax: int) -> np.ndarray:
     return W
 
 
-def _half_torus_values(ct, lmax: int, umax: int, n_alpha: int):
-    """Coefficients ct of shape ((lmax + 1)^2, n) (batch last) -> real values f(β_j, α_k) on the
-    half torus, shape (n_alpha, umax + 1, n), j = 0..umax (β_j = 2πj / (2 umax + 1)),
-    k = 0..n_alpha - 1: the inverse 2D DFT of the Fourier coefficients as two small real matrix
-    products (β per m block, then α). The batch stays the last (long) axis so that both are
-    plain matrix products without transposes."""
+def _values_batch_last(ct, lmax: int, S: np.ndarray, phi: np.ndarray):
+    """Coefficients ct of shape ((lmax + 1)^2, n) (batch last) -> values (n_alpha, n_beta, n):
+    one small matrix per m in β (S[m, l, j]), then one matrix in α (phi[m, k]). The batch stays
+    the last (long) axis so that both are plain matrix products without transposes."""
     dtype = ct.dtype
-    S = _half_torus_synthesis_table(lmax, umax)  # (m, l, j)
-    phi, _ = _half_torus_alpha_tables(lmax, lmax, n_alpha)  # (m, k)
     cpad = jnp.concatenate([ct, jnp.zeros((1,) + ct.shape[1:], dtype)], 0)
     cm = cpad[_m_padded_index(lmax)]  # (m, l, n)
     g = jnp.einsum("mlj,mln->mjn", jnp.asarray(S, dtype), cm)  # (m, j, n)
     nm, nj, n = g.shape
     v = jnp.asarray(phi.T, dtype) @ g.reshape(nm, nj * n)  # (k, j n)
-    return v.reshape(n_alpha, nj, n)
+    return v.reshape(phi.shape[1], nj, n)
 
 
-def _half_torus_to_sh(values, lmax_out: int, umax: int):
-    """Half-torus values (n_alpha, umax + 1, n) of a product -> coefficients ((lmax_out + 1)^2,
-    n): the forward 2D DFT and the Fourier -> SH projection folded into one α matrix and one
-    small matrix per m."""
+def _sh_batch_last(values, lmax_out: int, psi: np.ndarray, W: np.ndarray):
+    """Values (n_alpha, n_beta, n) -> coefficients ((lmax_out + 1)^2, n): one matrix in α
+    (psi[k, m]), then one small matrix per m in β (W[m, j, l])."""
     dtype = values.dtype
     n_alpha, nj, n = values.shape
-    _, psi = _half_torus_alpha_tables(lmax_out, lmax_out, n_alpha)  # (k, m)
-    W = _half_torus_analysis_table(lmax_out, umax)  # (m, j, l)
     a = jnp.asarray(psi.T, dtype) @ values.reshape(n_alpha, nj * n)  # (m, j n)
     a = a.reshape(-1, nj, n)
     c = jnp.einsum("mjl,mjn->mln", jnp.asarray(W, dtype), a)  # (m, l, n)
@@ -427,6 +422,58 @@ def _half_torus_to_sh(values, lmax_out: int, umax: int):
     from ._s2grid import flat_index
 
     return c[flat_index(lmax_out)]
+
+
+def _half_torus_values(ct, lmax: int, umax: int, n_alpha: int):
+    """Coefficients ct of shape ((lmax + 1)^2, n) (batch last) -> real values f(β_j, α_k) on the
+    half torus, shape (n_alpha, umax + 1, n), j = 0..umax (β_j = 2πj / (2 umax + 1)),
+    k = 0..n_alpha - 1: the inverse 2D DFT of the Fourier coefficients as two small real matrix
+    products (β per m block, then α)."""
+    phi, _ = _half_torus_alpha_tables(lmax, lmax, n_alpha)  # (m, k)
+    return _values_batch_last(ct, lmax, _half_torus_synthesis_table(lmax, umax), phi)
+
+
+def _half_torus_to_sh(values, lmax_out: int, umax: int):
+    """Half-torus values (n_alpha, umax + 1, n) of a product -> coefficients ((lmax_out + 1)^2,
+    n): the forward 2D DFT and the Fourier -> SH projection folded into one α matrix and one
+    small matrix per m."""
+    _, psi = _half_torus_alpha_tables(lmax_out, lmax_out, values.shape[0])  # (k, m)
+    W = _half_torus_analysis_table(lmax_out, umax)  # (m, j, l)
+    return _sh_batch_last(values, lmax_out, psi, W)
+
+
+@functools.cache
+def _grid_synthesis_blocks(lmax: int, res_beta: int) -> np.ndarray:
+    """S[m + lmax, l, j]: the Gauss–Legendre synthesis matrix per m block (zero for l < |m|)."""
+    A = synthesis_matrix(lmax, res_beta, "gausslegendre", "integral")  # ((l, m), j, m)
+    A = np.concatenate([A, np.zeros((1,) + A.shape[1:])], 0)
+    idx = _m_padded_index(lmax)  # (m, l) -> flat (l, m) or the zero row
+    ms = np.arange(2 * lmax + 1)
+    return np.ascontiguousarray(A[idx, :, ms[:, None]])  # (m, l, j)
+
+
+@functools.cache
+def _grid_alpha_tables(lmax: int, lmax_out: int, res_alpha: int):
+    from ._s2grid import _alpha_table
+
+    return _alpha_table(lmax, res_alpha), _alpha_table(lmax_out, res_alpha).T / res_alpha
+
+
+def _grid_product_batch_last(xs_lmax, lmax_out: int, res_beta: int, res_alpha: int):
+    """Π_i f_i on the Gauss–Legendre × uniform grid, batch last (dense DFT matrices in α)."""
+    from ._s2grid import analysis_blocks
+
+    batch = xs_lmax[0][0].shape[:-1]
+    values = None
+    for c, lmax in xs_lmax:
+        phi, _ = _grid_alpha_tables(lmax, lmax_out, res_alpha)
+        S = _grid_synthesis_blocks(lmax, res_beta)
+        v = _values_batch_last(c.reshape(-1, c.shape[-1]).T, lmax, S, phi)
+        values = v if values is None else values * v
+    _, psi = _grid_alpha_tables(lmax_out, lmax_out, res_alpha)
+    W = analysis_blocks(lmax_out, res_beta, "gausslegendre", "integral", None)
+    out = _sh_batch_last(values, lmax_out, psi, W)
+    return out.T.reshape(batch + (-1,))
 
 
 def _torus_product_dft(xs_lmax, umax: int, lmax_out: int):
@@ -600,6 +647,8 @@ def gaunt_tensor_product(
                 f"res_alpha={ra} cannot represent the degrees involved; use res_alpha >= "
                 f"{2 * max(lmax_x, lmax_y, lmax_out) + 1}."
             )
+        if not fft:
+            return _grid_product_batch_last([(x, lmax_x), (y, lmax_y)], lmax_out, rb, ra)
         fx = _to_grid(x, lmax_x, rb, ra, fft)
         fy = _to_grid(y, lmax_y, rb, ra, fft)
         return _from_grid(fx * fy, lmax_out, fft)
