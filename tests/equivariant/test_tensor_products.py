@@ -202,10 +202,17 @@ def _rotate(irreps, R, x):
     return x @ se.irreps_D(irreps, R).T
 
 
-@pytest.mark.parametrize("improper", [False, True])
-def test_equivariance_of_every_product_float64(getkey, improper):
+@pytest.mark.parametrize(
+    "improper, L",
+    [
+        (False, 3),
+        (True, 3),
+        pytest.param(False, 6, marks=pytest.mark.slow),
+        pytest.param(True, 6, marks=pytest.mark.slow),
+    ],
+)
+def test_equivariance_of_every_product_float64(getkey, improper, L):
     R = se.random_rotation(getkey(), improper=improper, dtype=jnp.float64)
-    L = 4
     s2 = se.s2_irreps(L)
     x, y = _pair(getkey, L, L, batch=(2,))
     xr, yr = _rotate(s2, R, x), _rotate(s2, R, y)
