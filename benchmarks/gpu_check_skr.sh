@@ -3,9 +3,9 @@
 #
 #     bash benchmarks/gpu_check_skr.sh
 #
-# Darcy s = 258 (n = 65 536), N = 200, float64, rtol 1e-8: independent batched CG and GMRES(40),
-# sorted GCRO-DR(40,20) chains (25 side by side), the same chains by GMRES(40) without
-# recycling, and the whole `generate_dataset` pipeline;
+# Darcy s = 258 (n = 65 536), N = 200, float64, rtol 1e-8: independent batched CG, sorted
+# GCRO-DR(40,20) chains (25 side by side), independent batched GMRES(40), the same chains by
+# GMRES(40) without recycling, and the whole `generate_dataset` pipeline;
 # seconds per sample and samples per second. Outputs go to $OUT (./gpu_out when unset):
 # gpu_check_skr.log, skr_gpu.json, skr_gpu.md. The Python step starts no new measurement after
 # GPU_SKR_BUDGET seconds (default 120) and is killed at GPU_SKR_KILL seconds (default 150).
