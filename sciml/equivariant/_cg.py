@@ -98,11 +98,6 @@ def _sqrt_ratio(num: int, den: int) -> float:
     return math.ldexp(float(root), -shift // 2)
 
 
-def _sqrt_fraction(q: Fraction) -> float:
-    """√q for a large exact rational."""
-    return _sqrt_ratio(q.numerator, q.denominator)
-
-
 @functools.cache
 def _real_to_complex(l: int) -> np.ndarray:
     """Unitary Q with Y_complex = Q Y_real, rows m = -l..l (complex), columns the real basis,
@@ -214,7 +209,7 @@ def wigner_3j_000(l1: int, l2: int, l3: int) -> float:
         Fraction(f(j - 2 * l1) * f(j - 2 * l2) * f(j - 2 * l3), f(j + 1))
         * Fraction(f(g), f(g - l1) * f(g - l2) * f(g - l3)) ** 2
     )
-    return (-1) ** g * _sqrt_fraction(sq)
+    return (-1) ** g * _sqrt_ratio(sq.numerator, sq.denominator)
 
 
 def gaunt_factor(l1: int, l2: int, l3: int) -> float:

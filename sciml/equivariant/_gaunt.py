@@ -47,8 +47,11 @@ from ._cg import wigner_3j_000
 from ._s2grid import (
     _alpha_analysis,
     _alpha_synthesis,
+    _alpha_table,
     _beta_analysis,
+    analysis_blocks,
     check_lmax_of,
+    flat_index,
     s2grid_resolution,
     synthesis_matrix,
 )
@@ -253,8 +256,6 @@ def _fourier_to_sh(H, lmax_out: int):
         + jnp.einsum("...um,mul->...ml", jnp.imag(Hn), In)
     )
     c = c.reshape(c.shape[:-2] + (-1,))
-    from ._s2grid import flat_index
-
     return c[..., flat_index(L)]
 
 
@@ -333,8 +334,6 @@ def _half_spectrum_to_sh(S, lmax_out: int, umax: int):
     X = jnp.concatenate([jnp.real(X), jnp.imag(X)], -2)
     c = jnp.einsum("...um,mul->...ml", X, jnp.asarray(W, dtype))
     c = c.reshape(c.shape[:-2] + (-1,))
-    from ._s2grid import flat_index
-
     return c[..., flat_index(lmax_out)]
 
 
@@ -358,8 +357,6 @@ def _half_torus_alpha_tables(lmax: int, lmax_out: int, n_alpha: int):
     """The α DFTs as real matrices: Φ[m, k] = cos(m α_k) / sin(|m| α_k) (synthesis, m = -lmax..
     lmax) and Ψ[k, m] (analysis onto m = -lmax_out..lmax_out: the exact cos / sin coefficients of
     a trigonometric polynomial of degree < n_alpha - lmax_out)."""
-    from ._s2grid import _alpha_table
-
     phi = _alpha_table(lmax, n_alpha)
     ms = np.arange(-lmax_out, lmax_out + 1)
     psi = _alpha_table(lmax_out, n_alpha).T * np.where(ms == 0, 1.0, 2.0)[None, :] / n_alpha
@@ -419,8 +416,6 @@ def _sh_batch_last(values, lmax_out: int, psi: np.ndarray, W: np.ndarray):
     a = a.reshape(-1, nj, n)
     c = jnp.einsum("mjl,mjn->mln", jnp.asarray(W, dtype), a)  # (m, l, n)
     c = c.reshape(-1, n)
-    from ._s2grid import flat_index
-
     return c[flat_index(lmax_out)]
 
 
@@ -454,15 +449,11 @@ def _grid_synthesis_blocks(lmax: int, res_beta: int) -> np.ndarray:
 
 @functools.cache
 def _grid_alpha_tables(lmax: int, lmax_out: int, res_alpha: int):
-    from ._s2grid import _alpha_table
-
     return _alpha_table(lmax, res_alpha), _alpha_table(lmax_out, res_alpha).T / res_alpha
 
 
 def _grid_product_batch_last(xs_lmax, lmax_out: int, res_beta: int, res_alpha: int):
     """Π_i f_i on the Gauss–Legendre × uniform grid, batch last (dense DFT matrices in α)."""
-    from ._s2grid import analysis_blocks
-
     batch = xs_lmax[0][0].shape[:-1]
     values = None
     for c, lmax in xs_lmax:
@@ -499,32 +490,6 @@ def _torus_product_fft(xs_lmax, umax: int, lmax_out: int):
     return _half_spectrum_to_sh(jnp.fft.rfft2(values), lmax_out, umax)
 
 
-def _torus_values(F, size: int):
-    """Complex coefficients F[..., u, v] (centred) -> real values on a size × size torus grid.
-
-    Uses the Hermitian symmetry of a real function: only v >= 0 enters a complex-to-real FFT."""
-    umax = (F.shape[-2] - 1) // 2
-    vmax = (F.shape[-1] - 1) // 2
-    u = np.arange(-umax, umax + 1) % size
-    half = size // 2 + 1
-    Fh = F[..., :, vmax:]  # v = 0..vmax
-    grid = jnp.zeros(F.shape[:-2] + (size, half), F.dtype)
-    grid = grid.at[..., u, : vmax + 1].set(Fh)
-    return jnp.fft.irfft2(grid, s=(size, size)) * (size * size)
-
-
-def _torus_coefficients(values, umax: int):
-    """Real torus values (size × size) -> centred coefficients H[..., u, v], |u|, |v| <= umax."""
-    size = values.shape[-1]
-    spec = jnp.fft.rfft2(values) / (size * size)  # (..., size, size//2 + 1), v >= 0
-    u = np.arange(-umax, umax + 1) % size
-    pos = spec[..., u, : umax + 1]  # v = 0..umax
-    # v < 0 from Hermitian symmetry: H[u, -v] = conj(H[-u, v])
-    uneg = (-np.arange(-umax, umax + 1)) % size
-    neg = jnp.conj(spec[..., uneg, 1 : umax + 1])[..., ::-1]
-    return jnp.concatenate([neg, pos], -1)
-
-
 def _direct_convolution(F, G):
     """Full 2D linear convolution of complex (..., a, a) and (..., b, b) arrays, per batch entry."""
     batch = F.shape[:-2]
@@ -550,6 +515,14 @@ def _direct_convolution(F, G):
     im = conv(ar, bi) + conv(ai, br)
     out = jax.lax.complex(re, im)
     return out.reshape(batch + out.shape[-2:])
+
+
+def _pointwise_powers(v, nu: int) -> list:
+    """[v, v², ..., v^nu] by repeated pointwise products."""
+    powers = [v]
+    for _ in range(nu - 1):
+        powers.append(powers[-1] * v)
+    return powers
 
 
 def _pad_degrees(c, lmax: int, lmax_out: int):
@@ -705,11 +678,7 @@ def gaunt_powers(
         res_beta, res_alpha = s2grid_resolution(nu * lmax, 0, lmax_out)
         res_alpha = max(res_alpha, 2 * max(lmax, lmax_out) + 1)
         f = _to_grid(x, lmax, res_beta, res_alpha, False)
-        powers, p = [], f
-        for k in range(nu):
-            if k:
-                p = p * f
-            powers.append(p)
+        powers = _pointwise_powers(f, nu)
         out = _from_grid(jnp.stack(powers, -3), lmax_out, False)
         return out
     if method == "fourier":
@@ -718,11 +687,7 @@ def gaunt_powers(
             n_alpha = max(umax + lmax_out + 1, 2 * lmax_out + 1)
             batch = x.shape[:-1]
             v = _half_torus_values(x.reshape(-1, x.shape[-1]).T, lmax, umax, n_alpha)
-            powers, p = [], v
-            for k in range(nu):
-                if k:
-                    p = p * v
-                powers.append(p)
+            powers = _pointwise_powers(v, nu)
             stacked = jnp.stack(powers, -2)  # (k, j, nu, n)
             out = _half_torus_to_sh(stacked.reshape(stacked.shape[:2] + (-1,)), lmax_out, umax)
             out = out.reshape(out.shape[0], nu, -1)  # (d, nu, n)
@@ -732,11 +697,7 @@ def gaunt_powers(
             size = 2 * umax + 1
             half = _sh_to_half_spectrum(x, lmax, size)
             v = jnp.fft.irfft2(half, s=(size, size)) * (size * size)
-            powers, p = [], v
-            for k in range(nu):
-                if k:
-                    p = p * v
-                powers.append(p)
+            powers = _pointwise_powers(v, nu)
             spec = jnp.fft.rfft2(jnp.stack(powers, -3))
             z = _half_spectrum_to_sh(spec, min(lmax_out, umax), umax)
             return _pad_degrees(z, min(lmax_out, umax), lmax_out).astype(dtype)

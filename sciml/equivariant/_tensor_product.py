@@ -420,10 +420,8 @@ def _stacked_kernel(xs, ys, groups: list[_StackedGroup], mode: str, dtype):
             results.append(z.reshape(-1, xs[0].shape[-1]))
             continue
         blocks = []
-        for ix, iy, swapped in g.members:
-            X, Y = xs[ix], ys[iy]  # (i, u, N), (j, v, N)
-            if swapped:
-                X, Y = Y, X  # (a in the canonical l1, ...), then (b in l2, ...)
+        for (_, _, swapped), (X, Y) in zip(g.members, pairs, strict=True):
+            # X: (i, ·, N) in the canonical l1 (y's entry when swapped, sign included), Y: (j, ·, N)
             if mode == "full":
                 if swapped:  # slots stay (u of x, v of y)
                     o = X[:, None, None, :, :] * Y[None, :, :, None, :]
@@ -431,8 +429,6 @@ def _stacked_kernel(xs, ys, groups: list[_StackedGroup], mode: str, dtype):
                     o = X[:, None, :, None, :] * Y[None, :, None, :, :]
             else:
                 o = X[:, None, :, :] * Y[None, :, :, :]
-            if swapped and g.parity:
-                o = -o
             blocks.append(o.reshape(o.shape[0] * o.shape[1], -1))
         outer = blocks[0] if len(blocks) == 1 else jnp.concatenate(blocks, 1)
         z = jnp.asarray(g.C.T, dtype) @ outer  # (K, slots * N)

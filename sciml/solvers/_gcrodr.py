@@ -524,7 +524,7 @@ def _solve(
         nmv = nmv + (k_total - steps_before) + 1
         new_z, new_z_norm, new_norm, ptol, ptol_max_factor, status = _after_restart(
             b - operator.mv(x),
-            apply_precond if precond is not None else None,
+            precond,
             norm,
             presid,
             ptol,

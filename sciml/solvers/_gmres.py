@@ -280,7 +280,7 @@ def _solve(system: KrylovSystem, *, restart: int, throw: bool) -> Solution:
         )
         new_z, new_z_norm, new_norm, ptol, ptol_max_factor, status = _after_restart(
             b - operator.mv(x),
-            apply_precond if precond is not None else None,
+            precond,
             norm,
             presid,
             ptol,
@@ -322,7 +322,7 @@ def _solve(system: KrylovSystem, *, restart: int, throw: bool) -> Solution:
 
 def _after_restart(
     r,
-    apply_precond,
+    precond,
     norm,
     presid,
     ptol,
@@ -340,13 +340,13 @@ def _after_restart(
     From the true residual `r` after a cycle: the (preconditioned) residual for the next
     cycle and both norms, the next inner tolerance, its adaptive factor (scipy gh-8400:
     shrink it after a cycle whose inner estimate met it, grow it otherwise) and the loop
-    status code. `apply_precond` is None without a preconditioner.
+    status code. `precond` is the (left) preconditioner operator, or None.
     """
     new_norm = norm(r)
-    if apply_precond is None:
+    if precond is None:
         new_z, new_z_norm = r, new_norm
     else:
-        new_z = apply_precond(r)
+        new_z = precond.mv(r)
         new_z_norm = norm(new_z)
     ptol_max_factor = jnp.where(
         presid <= ptol,

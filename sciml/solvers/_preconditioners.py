@@ -94,11 +94,14 @@ class DenseSSORPreconditioner(AbstractOperator):
     upper: Inexact[Array, "n n"]  # D + ωU, likewise
     diag: Inexact[Array, " n"]  # D, zero on decoupled rows
     scale: Real[Array, ""]  # ω(2 − ω)
+    upper_first: bool = eqx.field(static=True, default=False)  # see `SparseSSORPreconditioner`
 
     def mv(self, x):
         decoupled = self.diag == 0
-        y = jax.scipy.linalg.solve_triangular(self.lower, jnp.where(decoupled, 0, x), lower=True)
-        w = jax.scipy.linalg.solve_triangular(self.upper, self.diag * y, lower=False)
+        first, second = (self.upper, self.lower) if self.upper_first else (self.lower, self.upper)
+        first_lower = not self.upper_first
+        y = jax.scipy.linalg.solve_triangular(first, jnp.where(decoupled, 0, x), lower=first_lower)
+        w = jax.scipy.linalg.solve_triangular(second, self.diag * y, lower=not first_lower)
         return self.scale.astype(w.dtype) * w
 
     @property
@@ -130,6 +133,10 @@ class SparseSSORPreconditioner(AbstractOperator):
     upper_vals: Inexact[Array, "levels width k"]
     omega: Real[Array, ""]
     size: int = eqx.field(static=True)
+    # False: M = (D + ωL) D⁻¹ (D + ωU)/(ω(2−ω)), forward substitution first (textbook SSOR);
+    # True: M = (D + ωU) D⁻¹ (D + ωL)/(ω(2−ω)), backward first (MATLAB's `pcg(A, b, …, M1, M2)`
+    # with M1 = (D + ωL)ᵀD⁻¹, M2 = (D + ωL)/(ω(2−ω)), as "Learning to Relax" passes them).
+    upper_first: bool = eqx.field(static=True, default=False)
 
     def _substitute(self, rhs, rows, cols, vals):
         omega = self.omega.astype(rhs.dtype)
@@ -145,8 +152,11 @@ class SparseSSORPreconditioner(AbstractOperator):
 
     def mv(self, x):
         rhs = jnp.concatenate([x, jnp.zeros(1, x.dtype)])
-        y = self._substitute(rhs, self.lower_rows, self.lower_cols, self.lower_vals)
-        w = self._substitute(self.diag * y, self.upper_rows, self.upper_cols, self.upper_vals)
+        lower = (self.lower_rows, self.lower_cols, self.lower_vals)
+        upper = (self.upper_rows, self.upper_cols, self.upper_vals)
+        first, second = (upper, lower) if self.upper_first else (lower, upper)
+        y = self._substitute(rhs, *first)
+        w = self._substitute(self.diag * y, *second)
         scale = (self.omega * (2 - self.omega)).astype(x.dtype)
         return scale * w[: self.size]
 

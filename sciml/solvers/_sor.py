@@ -18,6 +18,7 @@ ordered (same Young ω*, same asymptotic rate), but it is a different method, so
 and sweep counts differ from lexicographic SOR.
 """
 
+import dataclasses
 from typing import Any, Literal, NamedTuple
 
 import equinox as eqx
@@ -32,13 +33,7 @@ from ..linalg._base import AbstractOperator, MatrixOperator, _LineaxOperator
 from ..linalg._stencil import AbstractStencilOperator
 from ._cg import cg
 from ._common import finish, init_history, norm, prepare_system, set_entry
-from ._preconditioners import (
-    DenseSSORPreconditioner,
-    SparseSSORPreconditioner,
-    _check_omega,
-    _levels,
-    _safe_inverse,
-)
+from ._preconditioners import SparseSSORPreconditioner, _check_omega, _levels, _safe_inverse
 
 
 class _RowTable(NamedTuple):
@@ -302,45 +297,6 @@ def _sor_solve(table, b, x0, omega, rtol, max_steps, throw) -> Solution:
     return finish(x[:-1], result, stats, throw=throw)
 
 
-class _MatlabOrderSSOR(AbstractOperator):
-    r"""SSOR in MATLAB's factor order, $M = (D+\omega U) D^{-1} (D+\omega L)/(\omega(2-\omega))$.
-
-    "Learning to Relax" calls `pcg(A, b, tol, maxit, M1, M2, x0)` with $X = D + \omega L$,
-    $M_1 = X^\top D^{-1}$, $M_2 = X / (\omega(2-\omega))$, and `pcg` applies
-    $z = M_2 \backslash (M_1 \backslash r)$: a backward (upper) substitution first, then a
-    forward one. `sciml.solvers.ssor` is the textbook $(D + \omega L) D^{-1} (D + \omega U)$,
-    forward first; the two are different SPD matrices (transposed factor order), and their PCG
-    counts differ by one now and then. This wraps an `ssor` preconditioner and applies its
-    factors in the reverse order.
-    """
-
-    inner: DenseSSORPreconditioner | SparseSSORPreconditioner
-
-    def mv(self, x):
-        inner = self.inner
-        if isinstance(inner, SparseSSORPreconditioner):
-            # `_substitute` solves (D + ωT) y = rhs for whichever triangle T it is given.
-            rhs = jnp.concatenate([x, jnp.zeros(1, x.dtype)])
-            y = inner._substitute(rhs, inner.upper_rows, inner.upper_cols, inner.upper_vals)
-            w = inner._substitute(
-                inner.diag * y, inner.lower_rows, inner.lower_cols, inner.lower_vals
-            )
-            scale = (inner.omega * (2 - inner.omega)).astype(x.dtype)
-            return scale * w[: inner.size]
-        decoupled = inner.diag == 0
-        y = jax.scipy.linalg.solve_triangular(inner.upper, jnp.where(decoupled, 0, x), lower=False)
-        w = jax.scipy.linalg.solve_triangular(inner.lower, inner.diag * y, lower=True)
-        return inner.scale.astype(w.dtype) * w
-
-    @property
-    def n(self) -> int:
-        return self.inner.n
-
-    @property
-    def dtype(self):
-        return self.inner.dtype
-
-
 def _stencil_ssor(op: AbstractStencilOperator, omega: Array) -> SparseSSORPreconditioner:
     # The SSOR preconditioner of a grid stencil built from the grid shape, so it is traceable
     # (`ssor` builds its schedule on the host); same class, same arithmetic.
@@ -436,7 +392,8 @@ def ssor_pcg(
     else:
         _check_diagonal(jnp.append(op.diagonal(), 1))
         inner = ssor(op, omega)
-    M = _MatlabOrderSSOR(inner)
+    # MATLAB's factor order (backward substitution first): see `SparseSSORPreconditioner`.
+    M = dataclasses.replace(inner, upper_first=True)
     return cg(
         op, system.b, x0=system.x0, rtol=system.rtol, max_steps=system.max_steps, M=M, throw=throw
     )

@@ -104,9 +104,10 @@ def relax(
     `TsallisINF` / `TsallisINFCB` compute their distribution with IEEE +, −, ×, ÷, √ and
     fixed-order sums only (no backend reductions, transcendental functions, rsqrt or
     contractible multiply–adds; bitwise agreement matters, as the learner state amplifies a
-    one-ulp difference until the actions part), so fed the same counts they make the same
-    choices
-    (`benchmarks/gpu_check_relax.py` tests this on a GPU by replaying a CPU run's counts).
+    one-ulp difference until the actions part). That was meant to make them choose the same
+    on every backend when fed the same counts, but it does not yet hold: replaying a CPU run's
+    counts on an NVIDIA H200 (`benchmarks/gpu_check_relax.py`) changed 333 of 5000 Tsallis-INF
+    actions, so some operation still rounds differently there.
     `ChebCB` refits with `pinv`/`eigvalsh` and matrix products, whose last bits are up to
     each backend's LAPACK/BLAS, so its choices can differ when a draw lands within rounding of a CDF
     boundary or two predictions tie to rounding. What is not portable is the counts: a solve

@@ -37,7 +37,9 @@ def _normalised(
     # division by a square root (XLA rewrites a/√b into a·rsqrt(b), and rsqrt is not
     # correctly rounded on every backend). This matters: the learner's state amplifies a
     # one-ulp difference in p by ~5× per 100 rounds, so any rounding difference between two
-    # backends changes the actions after a thousand rounds or so.
+    # backends changes the actions after a thousand rounds or so. (Measured on an H200, a
+    # replay of CPU counts still parted at round 1517: something here, or in the draw, still
+    # rounds differently on that GPU; not found yet.)
     low = jnp.min(estimates)
     x0 = low - offset
     twice = weight + weight
