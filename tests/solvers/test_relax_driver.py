@@ -207,11 +207,83 @@ def test_tsallis_programs_use_no_backend_dependent_float_operations(name):
         r"logistic|erf|atan2|sine|cosine|tan|dot|convolution|custom-call)\("
     )
     float_reduce = re.compile(r"= (f16|bf16|f32|f64)\[[^\]]*\](\{[^}]*\})? reduce\(")
+    instruction = re.compile(r"(%[\w.-]+) = (\S+) ([\w-]+)\(([^)]*)\)")
+    moves = {"bitcast", "reshape", "copy", "slice", "dynamic-slice", "broadcast", "transpose"}
     for text in texts:
         for line in text.splitlines():
             assert not forbidden.search(line), line
             if float_reduce.search(line):
                 assert re.search(r"reduce_(min|max)", line), line
+        # A product that feeds an addition, directly or through data movement, may be
+        # contracted into an FMA by one backend and not another (XLA:CPU does so on FMA
+        # hardware); XLA itself makes products out of divisions by a scalar, so this is
+        # checked on the optimised program.
+        products = set()
+        for name, shape, op, operands in instruction.findall(text):
+            fed = products.intersection(re.findall(r"%[\w.-]+", operands))
+            if op == "multiply" and shape.startswith(("f16", "bf16", "f32", "f64")):
+                products.add(name)
+            elif op in moves and fed:
+                products.add(name)
+            elif op in ("add", "subtract"):
+                assert not fed, f"{sorted(fed)} feed {name} = {op}({operands})"
+
+
+# Played in a fresh process: every round's play distribution, as raw bytes, for fixed losses.
+_PLAY_DISTRIBUTIONS = """
+import hashlib, sys
+import jax, jax.numpy as jnp, numpy as np
+jax.config.update("jax_enable_x64", True)
+from sciml.solvers import relax
+grid = jnp.linspace(1.0, 1.95, 20)
+learner = {"TsallisINF": relax.TsallisINF(grid),
+           "TsallisINFCB": relax.TsallisINFCB(grid, 5, -0.15, 0.65)}[sys.argv[1]]
+rng = np.random.default_rng(0)
+losses = jnp.asarray(rng.integers(20, 400, 1500))
+contexts = jnp.asarray(rng.uniform(-0.15, 0.65, 1500))
+
+def step(state, inputs):
+    key, loss, context = inputs
+    _, state = learner.select(state, key, context)
+    played = state.prob if sys.argv[1] == "TsallisINF" else state.bins.prob[state.bin]
+    return learner.update(state, loss, context), played
+
+keys = jax.random.split(jax.random.key(0), 1500)
+_, p = jax.jit(lambda: jax.lax.scan(step, learner.init(), (keys, losses, contexts)))()
+print(hashlib.sha256(np.asarray(p).tobytes()).hexdigest())
+"""
+
+
+def _host_has_fma() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return " fma " in f.read()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _host_has_fma(), reason="needs an x86 host with FMA to compare against")
+@pytest.mark.parametrize("name", ["TsallisINF", "TsallisINFCB"])
+def test_tsallis_play_does_not_depend_on_fma_contraction(name, tmp_path):
+    # The host-side stand-in for "same actions on CPU and GPU": XLA:CPU contracts products
+    # feeding additions into FMAs when the CPU has them, as XLA:GPU does; capped at AVX it
+    # cannot. The old normaliser (L = K/scale, which XLA turns into K·(1/scale) − x) gave
+    # different p from round 3 here and different actions from round ~1500.
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "play.py"
+    script.write_text(_PLAY_DISTRIBUTIONS)
+    digests = []
+    for flags in ("", "--xla_cpu_max_isa=AVX"):
+        env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
+        proc = subprocess.run(
+            [sys.executable, str(script), name], env=env, capture_output=True, text=True
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        digests.append(proc.stdout.strip())
+    assert digests[0] == digests[1]
 
 
 @pytest.mark.slow

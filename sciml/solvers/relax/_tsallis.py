@@ -25,24 +25,21 @@ class TsallisState(eqx.Module):
     prob: Float[Array, " k"]  # the distribution it was drawn from
 
 
-def _normalised(
-    estimates: Float[Array, " k"], weight: Float[Array, ""], offset: Float[Array, ""]
-) -> Float[Array, " k"]:
-    # p_i = c/(L_i − x)² with c = 4/η², Σp = 1, by Newton's method from x0 = min L − offset
-    # (offset ≤ √c, so the best arm alone has p ≥ 1 there and Σp ≥ 1).
+def _normalised(estimates: Float[Array, " k"], weight: Float[Array, ""]) -> Float[Array, " k"]:
+    # p_i = c/(L_i − x)² with Σp = 1 (c = weight), by Newton's method from x0 = min L − √c,
+    # where the best arm alone has p = 1 (to rounding) and so Σp ≥ 1.
     #
-    # Only +, −, ×, ÷ and fixed-order sums (`ordered_sum`), each over quotients: IEEE
-    # arithmetic that every backend rounds the same way, with no product feeding an addition
-    # (which a compiler may contract into an FMA on one backend and not another) and no
-    # division by a square root (XLA rewrites a/√b into a·rsqrt(b), and rsqrt is not
-    # correctly rounded on every backend). This matters: the learner's state amplifies a
+    # Only +, −, ×, ÷, one √ and fixed-order sums (`ordered_sum`): IEEE operations that every
+    # backend rounds the same way. Two more rules keep it so, and a test checks both on the
+    # optimised program: no product feeds an addition or subtraction (a backend may contract
+    # the pair into one FMA, rounded once instead of twice: XLA:CPU does on FMA hardware,
+    # XLA:GPU does), and no array is divided by a scalar (XLA rewrites a/s as a·(1/s), a
+    # product, and then contracts a·(1/s) − x). This matters: the learner's state amplifies a
     # one-ulp difference in p by ~5× per 100 rounds, so any rounding difference between two
-    # backends changes the actions after a thousand rounds or so. (Measured on an H200, a
-    # replay of CPU counts still parted at round 1517: something here, or in the draw, still
-    # rounds differently on that GPU; not found yet.)
+    # backends changes the actions after a thousand rounds or so.
     low = jnp.min(estimates)
-    x0 = low - offset
-    twice = weight + weight
+    x0 = low - jnp.sqrt(weight)
+    twice = 2 * weight  # exact; not weight + weight, a sum of products
 
     def probs(x):
         y = estimates - x
@@ -81,7 +78,7 @@ def tsallis_probabilities(
         The probabilities (Σp = 1 to about 1e-12 relative).
     """
     eta = jnp.asarray(eta, estimates.dtype)
-    return _normalised(estimates, 4 / (eta * eta), 2 / eta)
+    return _normalised(estimates, 4 / (eta * eta))
 
 
 class TsallisINF(eqx.Module):
@@ -134,9 +131,10 @@ class TsallisINF(eqx.Module):
         t = (state.rounds + 1).astype(dtype)
         mean = state.loss_sum / jnp.maximum(state.rounds, 1).astype(dtype)
         scale = jnp.where((state.rounds > 0) & (mean > 1), mean - 1, 1).astype(dtype)
-        # η = 2/√t enters only as 4/η² = t and the Newton start 2/η = √t (no division by a
-        # square root; see `_normalised`).
-        return _normalised(state.estimates / scale, t, jnp.sqrt(t))
+        # p_i = 4/(η(L_i − x))² with η = 2/√t and L = K/scale is t·scale²/(K_i − scale·x)²:
+        # solved in the units of K, so that no array is divided by the scale (see
+        # `_normalised`).
+        return _normalised(state.estimates, t * (scale * scale))
 
     def select(
         self, state: TsallisState, key: PRNGKeyArray, context: Any = None
