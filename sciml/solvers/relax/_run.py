@@ -104,10 +104,11 @@ def relax(
     `TsallisINF` / `TsallisINFCB` compute their distribution with IEEE +, −, ×, ÷, √ and
     fixed-order sums only (no backend reductions, transcendental functions, rsqrt or
     contractible multiply–adds; bitwise agreement matters, as the learner state amplifies a
-    one-ulp difference until the actions part). That was meant to make them choose the same
-    on every backend when fed the same counts, but it does not yet hold: replaying a CPU run's
-    counts on an NVIDIA H200 (`benchmarks/gpu_check_relax.py`) changed 333 of 5000 Tsallis-INF
-    actions, so some operation still rounds differently there.
+    one-ulp difference until the actions part). A replay on an NVIDIA H200 of the previous
+    version still parted from the CPU's after ~1500 rounds: XLA had rewritten L = K/s as
+    K·(1/s) and a backend contracted K·(1/s) − x into an FMA (reproduced on the CPU by
+    capping XLA at AVX, and removed; a test now checks the optimised programs and compares
+    runs with and without FMA). The fixed version has not been replayed on a GPU yet.
     `ChebCB` refits with `pinv`/`eigvalsh` and matrix products, whose last bits are up to
     each backend's LAPACK/BLAS, so its choices can differ when a draw lands within rounding of a CDF
     boundary or two predictions tie to rounding. What is not portable is the counts: a solve
