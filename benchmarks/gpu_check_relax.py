@@ -21,7 +21,8 @@
     on the device with `relax.replay` under the same key and contexts, and the chosen arms
     compared (0 differing actions is the aim: the learners are pure functions of key,
     contexts and counts, and Tsallis-INF(-CB) use only IEEE arithmetic in a fixed order; an
-    NVIDIA H200 run still found 333 of 5000 Tsallis-INF actions differing). `--record FILE`
+    NVIDIA H200 run of the code before the FMA fix found 333 of 5000 Tsallis-INF actions
+    differing). `--record FILE`
     writes such a run (of this machine's default device) to
     FILE; `--replay FILE` replays a recorded FILE from another machine on this device.
 
@@ -357,8 +358,8 @@ def main(argv=None) -> int:
         actions["cpu_arms"] = runs["cpu"]["arms"]
         actions["cpu_iterations"] = runs["cpu"]["iterations"]
         actions["device_vs_cpu"] = _differences(actions["arms"], actions["cpu_arms"])
-        actions["device_vs_cpu"]["differing_iterations"] = int(
-            np.sum(np.asarray(actions["iterations"]) != np.asarray(actions["cpu_iterations"]))
+        actions["device_vs_cpu"].update(
+            _count_differences(actions["iterations"], actions["cpu_iterations"])
         )
         # The device's counts replayed on the CPU: the learner alone, without the solver.
         with jax.default_device(cpu):
@@ -377,9 +378,7 @@ def main(argv=None) -> int:
             "other_device": other.get("device"),
             "other_jax": other.get("jax"),
             **_differences(actions["arms"], other["arms"]),
-            "differing_iterations": int(
-                np.sum(np.asarray(actions["iterations"]) != np.asarray(other["iterations"]))
-            ),
+            **_count_differences(actions["iterations"], other["iterations"]),
         }
     if runs:
         (args.out / "relax_actions.json").write_text(json.dumps(actions))
@@ -454,6 +453,16 @@ def main(argv=None) -> int:
     return 0
 
 
+def _count_differences(a, b):
+    # Where the counts first differ tells the solver's part from the learner's: a count that
+    # differs before the first differing action came from the solver.
+    diff = np.flatnonzero(np.asarray(a) != np.asarray(b))
+    return {
+        "differing_iterations": int(diff.size),
+        "first_differing_iteration": int(diff[0]) if diff.size else None,
+    }
+
+
 def _differences(a, b):
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
@@ -499,6 +508,7 @@ def _markdown(result) -> str:
             lines.append(
                 f"- {label}: {d['differing_actions']} differing actions (first at "
                 f"{d['first_difference']}), {d.get('differing_iterations', '-')} differing counts"
+                f" (first at {d.get('first_differing_iteration', '-')})"
             )
     if result["wall"]:
         lines += [
