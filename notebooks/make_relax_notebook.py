@@ -66,7 +66,8 @@ plt.show()""",
 A_t = A + c_t I with c_t = −0.15 + 0.6·Beta(0.5, 1.5); each learner picks ω before each solve and
 pays the sweep count. The comparators here are brute force on the learners' 20-arm grid;
 `relax.search_best_fixed` and `relax.search_instance_optimal` search the 0.01 grid by golden
-section (as `benchmarks/bench_relax.py` does).""",
+section, in 12 runs instead of 96, exact only where the counts are unimodal in ω
+(`benchmarks/bench_relax.py` uses brute force).""",
     ),
     (
         "code",

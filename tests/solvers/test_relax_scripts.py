@@ -112,4 +112,23 @@ def test_benchmark_at_tiny_size(tmp_path):
     assert wall["sor"]["pyamg_sweeps_equal"] and wall["sor_red_black"]["numpy_sweeps_equal"]
     heat = result["heat"][0]
     assert heat["best_fixed"]["total"] <= min(heat["fixed"].values())
+    assert heat["best_fixed"]["search"] == "brute force"
     assert set(heat["learners"]) == {"TsallisINF", "TsallisINFCB", "ChebCB"}
+    # The golden-section searches can only be as good as brute force on the same grid.
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_relax.py"),
+            *("--T", "30", "--seeds", "1", "--skip-laplacian", "--nx", "6", "--golden"),
+            *("--out", str(out)),
+        ],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    golden = json.loads(out.read_text())["heat"][0]
+    assert golden["best_fixed"]["search"] == "golden section"
+    assert golden["best_fixed"]["total"] >= heat["best_fixed"]["total"]
+    assert golden["instance_optimal"]["total"] >= heat["instance_optimal"]["total"]

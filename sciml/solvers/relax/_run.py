@@ -365,9 +365,11 @@ def golden_section_index(
     The discrete golden-section search: the bracket [a, a + F_m] shrinks to
     [a, a + F_{m−1}] per step with one new evaluation, until four points are left, which are
     compared directly; m evaluations in all for n ≤ F_m + 1 (12 for n = 96, instead of 96).
-    Exact for unimodal functions (ties go left); the counts of SOR and SSOR-PCG as a function
-    of ω are unimodal up to plateaus of equal integers. Indices past the end count as
-    int32 max. Jittable and vmappable (the loop length is static).
+    Exact for unimodal functions (ties go left). Iteration counts as a function of ω are
+    often but not always unimodal: the heat-sequence totals (nx = 25, SSOR-PCG) have local
+    minima at ω = 1.02, 1.21, 1.34 and 1.40, and this search stops at 1.34 (29,606) while the
+    grid's minimum is at 1.40 (29,454). Indices past the end count as int32 max. Jittable
+    and vmappable (the loop length is static).
 
     Args:
         evaluate: index (int32 scalar) -> value (integer scalar).
@@ -430,7 +432,9 @@ def search_best_fixed(
 
     Each evaluation runs the whole sequence at one ω (`fixed`); the Fibonacci search
     (`golden_section_index`) needs 12 of them for the default 96-point grid 1.00, 1.01, …,
-    1.95 instead of 96. Use `grid_iterations` + `best_fixed` for the brute-force answer.
+    1.95 instead of 96. The answer is exact only if the total is unimodal in ω, which it
+    need not be (see `golden_section_index`): use `grid_iterations` + `best_fixed` for the
+    brute-force answer, as `benchmarks/bench_relax.py` does.
 
     Args:
         seq: see `relax`.
@@ -467,6 +471,9 @@ def search_instance_optimal(
     batch_size: int | None = None,
 ) -> tuple[Float[Array, " T"], Int[Array, " T"]]:
     """The instance-optimal ω over a fine grid: a golden-section search per instance.
+
+    Exact only where each instance's count is unimodal in ω (see `golden_section_index`);
+    `grid_iterations` + `instance_optimal` is the brute-force answer.
 
     Args:
         seq: see `relax`.
