@@ -88,23 +88,22 @@ def test_gpu_check_record_and_replay_files(tmp_path):
     assert all(r["first_difference"] == 59 for r in replay["learners"].values())
 
 
-@pytest.mark.slow
-def test_benchmark_at_tiny_size(tmp_path):
-    out = tmp_path / "relax.json"
+def _bench_relax(out, *args) -> dict:
     proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "bench_relax.py"),
-            *("--T", "30", "--seeds", "1", "--variance", "high", "--nx", "6"),
-            *("--out", str(out)),
-        ],
+        [sys.executable, str(ROOT / "benchmarks" / "bench_relax.py"), *args, "--out", str(out)],
         env=_env(),
         capture_output=True,
         text=True,
         timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_benchmark_at_tiny_size(tmp_path):
+    out = tmp_path / "relax.json"
+    result = _bench_relax(out, "--T", "30", "--seeds", "1", "--variance", "high", "--nx", "6")
     lap = result["laplacian"][0]
     assert lap["best_fixed"]["total"] <= min(lap["fixed"].values())
     assert lap["instance_optimal"]["total"] <= lap["best_fixed"]["total"]
@@ -115,20 +114,9 @@ def test_benchmark_at_tiny_size(tmp_path):
     assert heat["best_fixed"]["search"] == "brute force"
     assert set(heat["learners"]) == {"TsallisINF", "TsallisINFCB", "ChebCB"}
     # The golden-section searches can only be as good as brute force on the same grid.
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "bench_relax.py"),
-            *("--T", "30", "--seeds", "1", "--skip-laplacian", "--nx", "6", "--golden"),
-            *("--out", str(out)),
-        ],
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    golden = json.loads(out.read_text())["heat"][0]
+    golden = _bench_relax(
+        out, "--T", "30", "--seeds", "1", "--skip-laplacian", "--nx", "6", "--golden"
+    )["heat"][0]
     assert golden["best_fixed"]["search"] == "golden section"
     assert golden["best_fixed"]["total"] >= heat["best_fixed"]["total"]
     assert golden["instance_optimal"]["total"] >= heat["instance_optimal"]["total"]
