@@ -5,8 +5,8 @@ Learners are pure, jittable state machines (`init`, `select(state, key, context)
 (alias `run`) drives one over a whole sequence under `lax.scan`, `replay` plays one against
 recorded iteration counts (reproducing a run's actions), `fixed` gives the counts of a
 fixed ω, and `grid_iterations` + `best_fixed` / `instance_optimal` (brute force on a grid),
-`search_best_fixed` / `search_instance_optimal` (golden-section search on the fine grid) and
-`young` the comparators.
+`search_best_fixed` / `search_instance_optimal` (golden-section search on the fine grid: fast,
+exact only where the counts are unimodal in ω) and `young` the comparators.
 """
 
 from ._chebcb import ChebCB as ChebCB, ChebState as ChebState
