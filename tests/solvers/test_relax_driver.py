@@ -266,9 +266,9 @@ def _host_has_fma() -> bool:
 @pytest.mark.parametrize("name", ["TsallisINF", "TsallisINFCB"])
 def test_tsallis_play_does_not_depend_on_fma_contraction(name, tmp_path):
     # The host-side stand-in for "same actions on CPU and GPU": XLA:CPU contracts products
-    # feeding additions into FMAs when the CPU has them, as XLA:GPU does; capped at AVX it
-    # cannot. The old normaliser (L = K/scale, which XLA turns into K·(1/scale) − x) gave
-    # different p from round 3 here and different actions from round ~1500.
+    # feeding additions into FMAs when the CPU has them (as GPU compilers do by default);
+    # capped at AVX it cannot. The old normaliser (L = K/scale, which XLA turns into
+    # K·(1/scale) − x) gave different p from round 3 here and different actions from ~1500.
     import os
     import subprocess
     import sys
@@ -277,7 +277,11 @@ def test_tsallis_play_does_not_depend_on_fma_contraction(name, tmp_path):
     script.write_text(_PLAY_DISTRIBUTIONS)
     digests = []
     for flags in ("", "--xla_cpu_max_isa=AVX"):
-        env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
+        env = dict(
+            os.environ,
+            XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip(),
+            JAX_PLATFORMS="cpu",
+        )
         proc = subprocess.run(
             [sys.executable, str(script), name], env=env, capture_output=True, text=True
         )
