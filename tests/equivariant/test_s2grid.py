@@ -15,7 +15,6 @@ def test_resolution_rule():
     assert se.s2grid_resolution(1, 1, 1) == (2, 5)  # res_alpha rounded up to odd
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # e3nn-jax uses lpmn_values
 @pytest.mark.parametrize("normalization", ["integral", "component"])
 @pytest.mark.parametrize("fft", [False, True])
 def test_matches_e3nn(getkey, normalization, fft):

@@ -134,7 +134,6 @@ def test_fourier_equals_grid_up_to_8(getkey, lmax):
         assert rel_err(fourier, grid) < 1e-10, conv
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # e3nn-jax uses lpmn_values
 def test_matches_e3nn_grid_product(getkey):
     lmax = 3
     x, y = _pair(getkey, lmax, lmax)

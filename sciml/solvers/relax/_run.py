@@ -111,11 +111,11 @@ def relax(
     runs with and without FMA). The fixed version has not been replayed on a GPU yet.
     `ChebCB` refits with `pinv`/`eigvalsh` and matrix products, whose last bits are up to
     each backend's LAPACK/BLAS, so its choices can differ when a draw lands within rounding of a CDF
-    boundary or two predictions tie to rounding. What is not portable is the counts: a solve
-    whose last residual is within rounding of the tolerance can stop one iteration earlier on
-    one backend (the solver's reductions and kernels differ), and from that round on the
-    learner sees different losses; an H100 run of T = 5000 parted from the CPU's at instance
-    1353. Replaying one backend's counts on another separates the two effects.
+    boundary or two predictions tie to rounding. The counts may not be portable either: a
+    solve whose last residual is within rounding of the tolerance can stop one iteration
+    earlier on one backend (the solver's reductions and kernels differ), and from that round
+    on the learner sees different losses. Replaying one backend's counts on another
+    separates the two effects.
 
     Args:
         sequence: a sequence pytree with batched `operators`, `rhs` (T, n), `context` (T,) and

@@ -48,13 +48,12 @@ def sample_arm(key: PRNGKeyArray, p: Float[Array, " k"]) -> Int[Array, ""]:
 
     Determinism across backends: u and the association of the sums are the same on CPU, GPU
     and TPU (same JAX version: the key's bits are JAX's threefry), so the draw can differ
-    only if `p` itself differs in its last bits. The Tsallis-INF learners build `p` from
-    IEEE operations in a fixed order to avoid that, yet a GPU replay still found differences
-    (see `relax`). (A `p` that differed
-    by a few units in the last place would change this one draw only if u fell within that
-    distance of a boundary $P_i / P_{k-1}$; but a learner's state amplifies such a difference
-    round after round, by about 5× per 100 rounds for Tsallis-INF, so over a long run the
-    actions would part.)
+    only if `p` itself differs in its last bits. A `p` that differed by a few units in the
+    last place would change this one draw only if u fell within that distance of a boundary
+    $P_i / P_{k-1}$, but a learner's state amplifies such a difference round after round
+    (about 5× per 100 rounds for Tsallis-INF), so over a long run the actions would part.
+    The Tsallis-INF learners therefore build `p` from IEEE operations in a fixed order with
+    no contractible multiply–add (see `relax`).
 
     Args:
         key: PRNG key.

@@ -33,10 +33,11 @@ def _normalised(estimates: Float[Array, " k"], weight: Float[Array, ""]) -> Floa
     # backend rounds the same way. Two more rules keep it so, and a test checks both on the
     # optimised program: no product feeds an addition or subtraction (a backend may contract
     # the pair into one FMA, rounded once instead of twice: XLA:CPU does on FMA hardware,
-    # and so, we expect, does XLA:GPU), and no array is divided by a scalar (XLA rewrites a/s as a·(1/s), a
-    # product, and then contracts a·(1/s) − x). This matters: the learner's state amplifies a
-    # one-ulp difference in p by ~5× per 100 rounds, so any rounding difference between two
-    # backends changes the actions after a thousand rounds or so.
+    # and so, we expect, does XLA:GPU), and no array is divided by a scalar (XLA rewrites
+    # a/s as a·(1/s), a product, and then contracts a·(1/s) − x). This matters: the
+    # learner's state amplifies a one-ulp difference in p by ~5× per 100 rounds, so any
+    # rounding difference between two backends changes the actions after a thousand rounds
+    # or so.
     low = jnp.min(estimates)
     x0 = low - jnp.sqrt(weight)
     twice = 2 * weight  # exact; not weight + weight, a sum of products
