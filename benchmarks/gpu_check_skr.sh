@@ -15,6 +15,8 @@
 #   GPU_SKR_N        number of systems (default 200; lower it if the first run overran)
 #   GPU_SKR_GRID     nodes per side (default 258)
 #   GPU_SKR_CHAINS   SKR chains side by side (default 25)
+#   GPU_SKR_GMRES_N  solve the GMRES(40) rows on the first this many systems (default: all;
+#                    at s = 258 GMRES(40) needs 9,000-14,000 iterations per system)
 #   GPU_SKR_BUDGET   seconds (default 120)
 #   GPU_SKR_KILL     seconds (default 150)
 # On a CPU first:   bash benchmarks/gpu_check_skr.sh --smoke
@@ -31,6 +33,7 @@ echo "sciml SKR GPU check, $(date -u), commit $(git rev-parse --short HEAD 2>/de
 command -v nvidia-smi > /dev/null && timeout 20 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 timeout --kill-after=5 "${GPU_SKR_KILL:-150}" "$PYTHON" benchmarks/gpu_check_skr.py \
     --n "${GPU_SKR_N:-200}" --grid "${GPU_SKR_GRID:-258}" --chains "${GPU_SKR_CHAINS:-25}" \
+    ${GPU_SKR_GMRES_N:+--gmres-n "$GPU_SKR_GMRES_N"} \
     --budget "${GPU_SKR_BUDGET:-120}" --out "$OUT" "$@"
 rc=$?
 echo "=== gpu_check_skr.py exit $rc after ${SECONDS}s; outputs in $OUT"

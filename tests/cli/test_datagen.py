@@ -138,17 +138,19 @@ def test_two_processes_with_a_local_coordinator(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("script", "outputs"),
+    ("script", "extra", "outputs"),
     [
-        ("bench_skr.py", ("bench_skr.json", "bench_skr.md")),
-        ("gpu_check_skr.py", ("skr_gpu.json", "skr_gpu.md")),
-        ("fno_darcy.py", ("fno_darcy.json",)),
+        ("bench_skr.py", (), ("bench_skr.json", "bench_skr.md")),
+        ("gpu_check_skr.py", (), ("skr_gpu.json", "skr_gpu.md")),
+        ("gpu_check_skr.py", ("--gmres-n", "3"), ("skr_gpu.json", "skr_gpu.md")),
+        ("fno_darcy.py", (), ("fno_darcy.json",)),
     ],
 )
-def test_benchmark_scripts_smoke(tmp_path, script, outputs):
+def test_benchmark_scripts_smoke(tmp_path, script, extra, outputs):
     env = dict(os.environ, JAX_PLATFORMS="cpu", SCIML_PROGRESS="0", PYTHONPATH=str(ROOT))
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), "--smoke", "--out", str(tmp_path)],
+        [sys.executable, str(ROOT / "benchmarks" / script), "--smoke", "--out", str(tmp_path)]
+        + list(extra),
         env=env,
         capture_output=True,
         text=True,
@@ -158,3 +160,6 @@ def test_benchmark_scripts_smoke(tmp_path, script, outputs):
     for name in outputs:
         assert (tmp_path / name).exists(), name
     assert "|" in done.stdout  # a Markdown table
+    if extra:  # the GMRES rows on the first 3 of the 8 smoke systems
+        assert "| gmres(40), batched, first 3 |" in done.stdout
+        assert "3/3" in done.stdout
