@@ -139,7 +139,8 @@ def main(argv=None) -> int:
     # The GMRES rows on a prefix of N' systems keep the layout: all N' at once, or chains of the
     # same length as SKR's.
     of = "" if gmres_n == args.n else f", first {gmres_n}"
-    gmres_chains = -(-gmres_n // -(-args.n // args.chains))
+    skr_chain_length = -(-args.n // args.chains)
+    gmres_chains = -(-gmres_n // skr_chain_length)
     configs = [
         ("cg, batched", family, dict(method="cg", sort=None, n_chains=args.n)),
         (

@@ -260,9 +260,11 @@ def _small_inverse(R):
 def _tall_qr(Z, valid):
     """Thin QR of a tall (n, k) matrix by classical Gram–Schmidt applied twice per column.
 
-    Only matrix–vector products with the (n, k) block: on XLA:CPU `jnp.linalg.qr` of a tall
-    matrix costs ~100 ms at n = 4096, k = 20, this ~1 ms. Orthogonal to working precision
-    (CGS2). Invalid columns (zero) give zero columns of Q and a unit diagonal in R.
+    Only matrix–vector products with the (n, k) block, which batch well: on XLA:CPU (JAX
+    0.10.1, n = 4096, k = 20) four chains under `vmap` take 6 ms this way and 10 ms with
+    `jnp.linalg.qr` (one chain: 1.8 ms vs 1.1 ms; once per system either way). Orthogonal to
+    working precision (CGS2). Invalid columns (zero) give zero columns of Q and a unit
+    diagonal in R.
     """
     n, k = Z.shape
     cols = jnp.arange(k, dtype=jnp.int32)
