@@ -101,7 +101,10 @@ def skr_section(ctx: SectionContext) -> SectionResult:
             f"N = {N} Darcy systems −∇·(a∇u) = 1 on a {s}×{s} grid ({(s - 2) ** 2} unknowns), "
             f"rtol {rtol:g} on the true residual, {ctx.dtype}, one chain, GCRO-DR(40, 20) "
             f"(`sciml.solvers.gcrodr`) vs restarted GMRES(40) with the same operator. Solve "
-            f"times are the second (compiled) call on {ctx.env.get('device_kind')}.",
+            f"times are the second (compiled) call on {ctx.env.get('device_kind')}. At this "
+            f"size a product with A is nearly free, so GCRO-DR's dense work per cycle can cost "
+            f"more time than its fewer iterations save; the time gain grows with the grid "
+            f"(docs/skr.md, Measurements).",
             "",
             "| family | method | mean its | first its | mean matvecs | solve [s] | "
             "GMRES/method its | speed-up | max rel. res |",
