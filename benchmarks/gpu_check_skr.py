@@ -164,13 +164,15 @@ def main(argv=None) -> int:
     rows = []
     pipeline = None
 
-    def measure(name, family, config):
+    def measure(name, systems, config):
         if left() <= 0:
             rows.append({"method": name, "skipped": "budget"})
             print(f"{name}: skipped (budget)", flush=True)
             return
         tic = time.perf_counter()
-        out = solve_sequence(family, rtol=args.rtol, m=40, k=20, max_steps=args.max_steps, **config)
+        out = solve_sequence(
+            systems, rtol=args.rtol, m=40, k=20, max_steps=args.max_steps, **config
+        )
         jax.block_until_ready(out.solutions)
         first_s = time.perf_counter() - tic
         run_s = None
@@ -179,12 +181,12 @@ def main(argv=None) -> int:
         if first_s <= args.rerun_below and left() > first_s:
             tic = time.perf_counter()
             out = solve_sequence(
-                family, rtol=args.rtol, m=40, k=20, max_steps=args.max_steps, **config
+                systems, rtol=args.rtol, m=40, k=20, max_steps=args.max_steps, **config
             )
             jax.block_until_ready(out.solutions)
             run_s = time.perf_counter() - tic
         its = np.asarray(out.iterations)
-        count = family.n_samples
+        count = systems.n_samples
         row = {
             "method": name,
             "n": count,

@@ -272,10 +272,10 @@ def _tall_qr(Z, valid):
     def column(j, state):
         Q, R = state
         v = Z[:, j]
-        before = (cols < j)[:, None]
-        h = jnp.where(before[:, 0], _matmul(v, Q), 0)
+        before = cols < j
+        h = jnp.where(before, _matmul(v, Q), 0)
         v = v - _matmul(Q, h)
-        h2 = jnp.where(before[:, 0], _matmul(v, Q), 0)
+        h2 = jnp.where(before, _matmul(v, Q), 0)
         v = v - _matmul(Q, h2)
         r = jnp.sqrt(jnp.sum(v * v))
         ok = valid[j] & (r > 0)

@@ -1,6 +1,9 @@
 """The sequence driver `relax`, the golden-section comparators and the backend-stable sampler."""
 
 import functools
+import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -269,10 +272,6 @@ def test_tsallis_play_does_not_depend_on_fma_contraction(name, tmp_path):
     # feeding additions into FMAs when the CPU has them (as GPU compilers do by default);
     # capped at AVX it cannot. The old normaliser (L = K/scale, which XLA turns into
     # K·(1/scale) − x) gave different p from round 3 here and different actions from ~1500.
-    import os
-    import subprocess
-    import sys
-
     script = tmp_path / "play.py"
     script.write_text(_PLAY_DISTRIBUTIONS)
     digests = []
