@@ -1,6 +1,7 @@
 """Restarted GMRES with left preconditioning, following SciPy's stopping logic."""
 
 import operator as _operator
+from functools import partial
 from typing import Any
 
 import equinox as eqx
@@ -10,8 +11,8 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Inexact
 
 from .._core import RESULTS, Solution
+from ._arnoldi import BlockedBasis
 from ._common import (
-    HIGHEST,
     KrylovSystem,
     finish,
     init_history,
@@ -179,13 +180,14 @@ def _solve(system: KrylovSystem, *, restart: int, throw: bool) -> Solution:
     history = init_history(max_steps, z_norm)
     k_total = jnp.asarray(0, jnp.int32)
     n_cycles = jnp.asarray(0, jnp.int32)
-    basis = jnp.zeros((m + 1, n), dtype)
-    rows = jnp.arange(m + 1, dtype=jnp.int32)
+    # Two row blocks: the first half of a cycle's steps read half the basis. More blocks ran
+    # no faster at n = 4096, and each one adds a copy of the loop body to compile (0.5–0.9 s).
+    basis = BlockedBasis.zeros(m + 1, n, dtype, cuts=((m + 1) // 2,))
 
     def arnoldi_cycle(x, z, beta, ptol, k_total, history, basis):
         # beta = 0 with r ≠ 0: the preconditioner annihilates the residual (singular M).
         beta_ok = beta > 0
-        basis = set_entry(basis, 0, z / jnp.where(beta_ok, beta, 1).astype(dtype))
+        basis = basis.set_row(0, z / jnp.where(beta_ok, beta, 1).astype(dtype), 0)
         hess = jnp.zeros((m, m + 1), dtype)  # row j holds column j of the Hessenberg matrix
         cs = jnp.ones(m, dtype)  # identity rotations until set
         sn = jnp.zeros(m, dtype)
@@ -203,30 +205,17 @@ def _solve(system: KrylovSystem, *, restart: int, throw: bool) -> Solution:
             history,
         )
 
-        def inner_cond(state):
-            j, k_total, _, _, _, _, _, presid, breakdown, _ = state
-            # Like SciPy, every cycle does at least one iteration before testing presid.
-            return (
-                (j < m)
-                & (k_total < max_steps)
-                & ~breakdown
-                & ((j == 0) | ((presid > ptol) & jnp.isfinite(presid)))
-            )
-
-        def inner_body(state):
+        def inner_body(state, *, phase):
             j, k_total, basis, hess, cs, sn, g, _, _, history = state
-            w = apply_precond(operator.mv(basis[j]))
+            w = apply_precond(operator.mv(basis.row(j, phase)))
             h0 = norm(w)
-            # CGS2: rows > j of the basis are stale (or zero) and are masked out.
-            mask = rows <= j
-            h = jnp.where(mask, jnp.matmul(jnp.conj(basis), w, precision=HIGHEST), 0)
-            w = w - jnp.matmul(h, basis, precision=HIGHEST)
-            h2 = jnp.where(mask, jnp.matmul(jnp.conj(basis), w, precision=HIGHEST), 0)
-            w = w - jnp.matmul(h2, basis, precision=HIGHEST)
+            # CGS2 against rows 0..j (later rows are stale or zero and are masked out).
+            w, h = basis.project(w, j, phase)
+            w, h2 = basis.project(w, j, phase)
             h = h + h2
             h1 = norm(w)
             breakdown = h1 <= eps * h0
-            basis = set_entry(basis, j + 1, w / jnp.where(breakdown, 1, h1).astype(dtype))
+            basis = basis.set_row(j + 1, w / jnp.where(breakdown, 1, h1).astype(dtype), phase)
             h = set_entry(h, j + 1, jnp.where(breakdown, 0, h1))
 
             # Apply the cycle's previous rotations in order. Rotations j, j+1, ... are still
@@ -251,9 +240,10 @@ def _solve(system: KrylovSystem, *, restart: int, throw: bool) -> Solution:
             history = set_entry(history, k_total, presid)
             return j + 1, k_total, basis, hess, cs, sn, g, presid, breakdown, history
 
-        j, k_total, basis, hess, _, _, g, presid, breakdown, history = jax.lax.while_loop(
-            inner_cond, inner_body, inner
-        )
+        for phase in range(basis.phases):
+            cond = _cycle_continues(basis.phase_end(phase), max_steps, ptol)
+            inner = jax.lax.while_loop(cond, partial(inner_body, phase=phase), inner)
+        j, k_total, basis, hess, _, _, g, presid, breakdown, history = inner
         # Solve the j×j upper-triangular least-squares system. The columns ≥ j of `hess` are
         # still zero, so their diagonal becomes 1 with a zero right-hand side (y = 0 there).
         # As in SciPy, an exactly zero diagonal entry of a used column (a singular Hessenberg
@@ -265,7 +255,7 @@ def _solve(system: KrylovSystem, *, restart: int, throw: bool) -> Solution:
         y = jax.scipy.linalg.solve_triangular(tri, rhs, lower=False)
         # If the cycle produced NaN/inf, keep the last good iterate (the status reports it).
         y = jnp.where(jnp.all(jnp.isfinite(y)), y, 0)
-        x = x + jnp.matmul(y, basis[:m], precision=HIGHEST)
+        x = x + basis.combine(y)
         return x, k_total, history, basis, presid, breakdown
 
     carry = (x, z, z_norm, r_norm, ptol, ptol_max_factor, k_total, n_cycles, history, basis, status)
@@ -318,6 +308,25 @@ def _solve(system: KrylovSystem, *, restart: int, throw: bool) -> Solution:
         "residual_history": history,
     }
     return finish(x, result, stats, throw=throw)
+
+
+def _cycle_continues(limit, max_steps, ptol):
+    """The inner-loop test of a restart cycle, shared by `gmres` and `gcrodr`.
+
+    The loop state is `(j, k_total, ..., presid, breakdown, history)`. Like SciPy, every cycle
+    does at least one iteration before testing the residual estimate `presid`.
+    """
+
+    def cond(state):
+        j, k_total, presid, breakdown = state[0], state[1], state[-3], state[-2]
+        return (
+            (j < limit)
+            & (k_total < max_steps)
+            & ~breakdown
+            & ((j == 0) | ((presid > ptol) & jnp.isfinite(presid)))
+        )
+
+    return cond
 
 
 def _after_restart(
