@@ -12,11 +12,11 @@ class BlockedBasis(eqx.Module):
 
     Each Arnoldi step reads the basis twice (CGS2: the projections, then the update), and a
     masked product reads every row, filled or not. Once `n` is in the thousands those reads
-    are most of a step's time (on a CPU, and on a GPU, where they are bandwidth), while a
-    cycle fills the rows in order. So a cycle runs one loop per block: "phase" `p` makes the
-    steps whose new vector lands in block `p` and reads blocks `0..p` only. Which blocks a
-    phase reads is static, so this needs no `lax.cond` (which, per step, was slower on
-    XLA:CPU). Each block adds a copy of the step to compile.
+    are most of a step's time on a CPU (a GPU step is bandwidth-bound too, but that was not
+    measured), while a cycle fills the rows in order. So a cycle runs one loop per block:
+    "phase" `p` makes the steps whose new vector lands in block `p` and reads blocks `0..p`
+    only. Which blocks a phase reads is static, so this needs no `lax.cond` (which, per step,
+    was slower on XLA:CPU). Each block adds a copy of the step to compile.
 
     Attributes:
         blocks: the row blocks, shapes `(b_i, n)`.
