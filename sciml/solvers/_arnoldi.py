@@ -27,8 +27,13 @@ class BlockedBasis(eqx.Module):
     bounds: tuple[tuple[int, int], ...] = eqx.field(static=True)
 
     @classmethod
-    def zeros(cls, rows: int, n: int, dtype, cuts=()) -> "BlockedBasis":
-        """A zero basis of `rows` rows, cut into blocks before each row index in `cuts`."""
+    def zeros(cls, rows: int, n: int, dtype, cuts=None) -> "BlockedBasis":
+        """A zero basis of `rows` rows, cut into blocks before each row index in `cuts`.
+
+        By default two halves: more blocks ran no faster for GMRES(40) at n = 4096 (XLA:CPU),
+        and each one adds a copy of the loop body to compile (0.5–0.9 s).
+        """
+        cuts = (rows // 2,) if cuts is None else cuts
         edges = sorted({0, rows, *(c for c in cuts if 0 < c < rows)})
         bounds = tuple(zip(edges[:-1], edges[1:], strict=True))
         return cls(tuple(jnp.zeros((stop - start, n), dtype) for start, stop in bounds), bounds)

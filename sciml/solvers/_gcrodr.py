@@ -394,7 +394,7 @@ def _solve(
     # Rows past m - k of the basis are only reached by cycles with `size < k` (the first cycles
     # of a chain): with a block boundary there, the steps of the other cycles read 21 rows
     # instead of 41 (m = 40, k = 20). Further cuts gained nothing measurable.
-    cuts = (m - k + 1,) if k > 0 else ((m + 1) // 2,)
+    cuts = (m - k + 1,) if k > 0 else None  # k = 0 is GMRES(m): two halves, as there
     basis = BlockedBasis.zeros(m + 1, n, dtype, cuts=cuts)
 
     def arnoldi_cycle(x, z, U, C, size, ptol, k_total, history, basis):

@@ -180,9 +180,8 @@ def _solve(system: KrylovSystem, *, restart: int, throw: bool) -> Solution:
     history = init_history(max_steps, z_norm)
     k_total = jnp.asarray(0, jnp.int32)
     n_cycles = jnp.asarray(0, jnp.int32)
-    # Two row blocks: the first half of a cycle's steps read half the basis. More blocks ran
-    # no faster at n = 4096, and each one adds a copy of the loop body to compile (0.5–0.9 s).
-    basis = BlockedBasis.zeros(m + 1, n, dtype, cuts=((m + 1) // 2,))
+    # Two row blocks: the first half of a cycle's steps read half the basis.
+    basis = BlockedBasis.zeros(m + 1, n, dtype)
 
     def arnoldi_cycle(x, z, beta, ptol, k_total, history, basis):
         # beta = 0 with r ≠ 0: the preconditioner annihilates the residual (singular M).
