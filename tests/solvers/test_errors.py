@@ -109,3 +109,24 @@ def test_preconditioner_shape_and_dtype(solve):
 def test_errors_are_raised_while_tracing_under_jit(solve):
     with pytest.raises(ValueError, match="length 9"):
         jax.jit(lambda b: solve(P.small_spd(8), b).value)(jnp.ones(9))
+
+
+def test_the_product_check_traces_each_kind_of_operator_once(solve):
+    # The abstract check of `A.mv` costs as much as a small solve; repeated solves with the
+    # same kind of operator (structure, shapes, dtypes) must not pay it again.
+    matrix = P.small_spd(8, dtype=jnp.float64)
+    traces = []
+
+    def apply(x):
+        traces.append(x.shape)
+        return matrix @ x
+
+    b = jnp.ones(8, jnp.float64)
+    solve(apply, b)
+    first = len(traces)
+    solve(apply, 2 * b)
+    assert len(traces) == first
+    # What the check keys on still changes the verdict: a new dtype of `b` is checked again.
+    solve(matrix, b)
+    with pytest.raises(ValueError, match="dtype"):
+        solve(matrix, b.astype(jnp.float32))
