@@ -232,7 +232,7 @@ class Laplacian(AbstractStencilOperator):
 
     def stencil(self):
         dtype = self.dtype
-        centre = jnp.full(self.shape_, self.shift, dtype)
+        centre = jnp.zeros(self.shape_, dtype)
         off = {}
         fluid = None if self.mask is None else (self.mask == FLUID)
         for axis, h in enumerate(self.spacing):
@@ -247,6 +247,10 @@ class Laplacian(AbstractStencilOperator):
                     coupled_to_unknown = (types == FLUID).astype(dtype)
                 centre = centre + inv_h2 * couples
                 off[(axis, side)] = -inv_h2 * coupled_to_unknown
+        # The shift last, rounded once (MATLAB's `delsq + c*speye`): added first, eager code
+        # rounds after every face while XLA, under `jit`, folds the constant faces together,
+        # so the same operator had two diagonals an ulp apart.
+        centre = centre + self.shift
         if fluid is not None:
             centre = jnp.where(fluid, centre, 0)
             off = {k: jnp.where(fluid, v, 0) for k, v in off.items()}

@@ -102,24 +102,38 @@ def test_ssor_pcg_counts_equal_cg_with_ssor(omega):
     np.testing.assert_allclose(op.mv(ours.value), b, atol=1e-6)
 
 
-def _matlab_pcg_count(A, b, x0, omega, *, order="matlab", rtol=1e-8, max_steps=10_000):
+def _triangular_solve(T, r, *, lower):
+    # Row by row, in T's dtype (SciPy's LAPACK solve has no long double).
+    y = np.zeros_like(r)
+    for i in range(len(r)) if lower else range(len(r) - 1, -1, -1):
+        y[i] = (r[i] - T[i] @ y) / T[i, i]
+    return y
+
+
+def _matlab_pcg_count(A, b, x0, omega, *, order="matlab", rtol=1e-8, max_steps=10_000, dtype=None):
     """MATLAB `pcg(A, b, rtol, max_steps, M1, M2, x0)` iteration count, NumPy, dense.
 
     M1 = (D + ωL)ᵀ D⁻¹, M2 = (D + ωL)/(ω(2 − ω)) as `ssor_pcg.m` of "Learning to Relax"
     passes them; `pcg` applies z = M2 \\ (M1 \\ r) (upper solve first). `order="forward"`
     is the textbook SSOR (D + ωL) D⁻¹ (D + ωU), lower solve first. Stops when the recursive
     residual is ≤ rtol‖b‖ and the true residual confirms it; 0 if x0 already satisfies it.
+    `dtype=np.longdouble` runs it in extended precision.
     """
     import scipy.linalg as sla
 
+    solve = sla.solve_triangular
+    if dtype is not None:
+        A, b, x0, omega = A.astype(dtype), b.astype(dtype), x0.astype(dtype), dtype(omega)
+        rtol = dtype(rtol)
+        solve = _triangular_solve
     d = np.diag(A)
     lower = np.diag(d) + omega * np.tril(A, -1)
     upper = np.diag(d) + omega * np.triu(A, 1)
     first, second = (upper, lower) if order == "matlab" else (lower, upper)
 
     def precondition(r):
-        y = d * sla.solve_triangular(first, r, lower=first is lower)
-        return omega * (2 - omega) * sla.solve_triangular(second, y, lower=second is lower)
+        y = d * solve(first, r, lower=first is lower)
+        return omega * (2 - omega) * solve(second, y, lower=second is lower)
 
     tol = rtol * np.linalg.norm(b)
     x = x0.copy()
@@ -144,8 +158,16 @@ def test_ssor_pcg_counts_equal_matlab_pcg_with_the_reference_factor_order():
     # The cases include (c, ω, b) where the factor order changes the count (the textbook
     # order, i.e. `cg(..., M=ssor(A, ω))`, gives 13 instead of 14 and 15 instead of 14), so
     # this fails for an `ssor_pcg` that applies SSOR forward-first.
+    #
+    # A count can also be decided by rounding: in case 14 (c = −0.091, ω = 1.918) the residual
+    # after 23 iterations is 1.3·tol in the float64 reference and 0.47·tol in extended
+    # precision, so both 23 and 24 are float64 outcomes. Counts must be equal wherever the
+    # float64 and the extended-precision references agree (29 of the 30 cases, both
+    # order-distinguishing ones included); elsewhere either is accepted.
+    if np.finfo(np.longdouble).eps >= np.finfo(np.float64).eps:
+        pytest.skip("the extended-precision reference needs an 80- or 128-bit long double")
     rng = np.random.default_rng(0)
-    mismatched_orders = 0
+    mismatched_orders = rounding_decided = 0
     for case in range(30):
         c = rng.uniform(-0.1, 0.45)
         omega = rng.uniform(1.0, 1.95)
@@ -154,15 +176,17 @@ def test_ssor_pcg_counts_equal_matlab_pcg_with_the_reference_factor_order():
         matrix = np.asarray(op.as_matrix())
         expected = _matlab_pcg_count(matrix, b, np.zeros(144), omega)
         forward = _matlab_pcg_count(matrix, b, np.zeros(144), omega, order="forward")
+        extended = _matlab_pcg_count(matrix, b, np.zeros(144), omega, dtype=np.longdouble)
         mismatched_orders += expected != forward
+        rounding_decided += expected != extended
         ours = int(ssor_pcg(op, jnp.asarray(b), omega=omega).stats["num_steps"])
-        assert ours == expected, (case, c, omega, ours, expected, forward)
+        assert ours in {expected, extended}, (case, c, omega, ours, expected, extended, forward)
         if expected != forward:  # the dense and sparse paths too
             dense = ssor_pcg(jnp.asarray(matrix), jnp.asarray(b), omega=omega)
             assert int(dense.stats["num_steps"]) == expected
             sparse = ssor_pcg(op.to_scipy(), jnp.asarray(b), omega=omega)
             assert int(sparse.stats["num_steps"]) == expected
-    assert mismatched_orders >= 2
+    assert mismatched_orders >= 2 and rounding_decided <= 2
 
 
 def test_ssor_pcg_warm_start_is_relative_to_b():
@@ -224,3 +248,38 @@ def test_max_steps_and_throw():
     assert int(sol.stats["num_steps"]) == 5 and not sol.converged
     with pytest.raises(Exception, match="max"):
         jax.block_until_ready(sor(op, b, omega=1.0, max_steps=5).value)
+
+
+def test_compiled_stencil_set_ups_equal_the_eager_ones_bitwise():
+    # `sor` and `ssor_pcg` build a stencil's row table and SSOR factors in one compiled call
+    # (eagerly, op by op, the set-up cost more than a small solve). Compiled, XLA may fold
+    # and reassociate; the values must still be the eager ones to the last bit, so that the
+    # solves (and their counts) are those of the operator the user holds.
+    from sciml.linalg import FLUID, SOLID, diffusion
+    from sciml.problems import heat_sequence
+    from sciml.solvers import _sor
+
+    rng = np.random.default_rng(0)
+    mask = np.full((6, 7), FLUID, np.int8)
+    mask[2:4, 3] = SOLID
+    operators = [poisson((12, 12), shift=-0.09099402323603761)]
+    operators += [poisson((5, 6), shift=c) for c in rng.uniform(-0.15, 0.45, 20)]
+    operators += [
+        poisson((6, 7), mask=jnp.asarray(mask), bc="neumann", shift=0.3),
+        poisson((4, 5, 3), spacing=(0.1, 0.3, 0.7), shift=0.01),
+        diffusion(jnp.exp(jnp.asarray(rng.standard_normal((9, 9))))),
+        heat_sequence(12, 3).operator(1),
+    ]
+    omega = jnp.asarray(1.917787639739356)
+
+    def same(a, b):
+        return all(
+            np.array_equal(np.asarray(x), np.asarray(y))
+            for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+        )
+
+    for op in operators:
+        for ordering in ("lexicographic", "red_black"):
+            eager = _sor._stencil_table(op, ordering)
+            assert same(eager, _sor._compiled_stencil_table(op, ordering)), (op, ordering)
+        assert same(_sor._stencil_ssor(op, omega), _sor._compiled_stencil_ssor(op, omega)), op
