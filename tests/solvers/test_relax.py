@@ -160,6 +160,24 @@ def test_heat_run_uses_warm_starts():
     assert out.iterations.shape == (8,)
 
 
+def test_an_eager_simulation_loop_plays_as_relax_does():
+    # The loop of docs/relax.md: the learner and the solver called step by step, eagerly.
+    seq = heat_sequence(12, 60)
+    lo, hi = float(jnp.min(seq.context)), float(jnp.max(seq.context))
+    learner = relax.TsallisINFCB(jnp.linspace(1.0, 1.95, 20), 6, lo, hi)
+    keys = jax.random.split(jax.random.key(0), len(seq))
+    state, arms, costs = learner.init(), [], []
+    for t in range(len(seq)):
+        arm, state = learner.select(state, keys[t], seq.context[t])
+        sol = ssor_pcg(seq.operator(t), seq.rhs[t], omega=learner.omegas[arm], x0=seq.initial[t])
+        state = learner.update(state, sol.stats["num_steps"], seq.context[t])
+        arms.append(int(arm))
+        costs.append(int(sol.stats["num_steps"]))
+    out = relax.relax(seq, "ssor_pcg", learner, key=jax.random.key(0))
+    np.testing.assert_array_equal(arms, np.asarray(out.arm))
+    np.testing.assert_array_equal(costs, np.asarray(out.iterations))
+
+
 def test_bad_config():
     with pytest.raises(ValueError, match="omegas"):
         relax.TsallisINF(jnp.zeros((2, 2)))
