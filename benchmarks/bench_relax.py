@@ -125,6 +125,10 @@ def laplacian_learners(seq, seed: int) -> dict:
         "TsallisINFCB": relax.TsallisINFCB(jnp.asarray(GRID), 5, -0.15, 0.65),
         "ChebCB": relax.ChebCB(jnp.asarray(GRID), 6, -0.15, 0.65),
     }
+    # The learners' key is the sequence's seed key, as when the recorded numbers were made.
+    # Their first two rounds then draw from the keys of the shifts and right-hand sides (two
+    # of 5000 draws tied to the sequence's randomness); kept so that the recorded draws stay
+    # reproducible. `sciml report` splits the key.
     for name, learner in learners.items():
         res, wall_s = _timed(
             lambda learner=learner: relax.relax(seq, "sor", learner, key=jax.random.key(seed))

@@ -12,6 +12,7 @@ from ._metrics import (
 from ._plotting import convergence_plot as convergence_plot
 from ._policy import (
     check_dtype as check_dtype,
+    check_size as check_size,
     check_tolerances as check_tolerances,
     dtype_resolution as dtype_resolution,
     float_dtype_of as float_dtype_of,

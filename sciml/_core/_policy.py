@@ -5,6 +5,7 @@ x64 is off is an error rather than a silent float32, and a tolerance finer than 
 resolve is an error rather than a solve that never stops.
 """
 
+import operator
 from typing import Any
 
 import jax
@@ -109,3 +110,24 @@ def tol_for(dtype: Any) -> tuple[float, float]:
     if np.dtype(dtype).itemsize >= 8:
         return 1e-12, 1e-12
     return 1e-5, 1e-6
+
+
+def check_size(value: Any, name: str, minimum: int = 1) -> int:
+    """`value` as a Python int of at least `minimum` (static sizes: counts, grid points, bins).
+
+    NumPy and concrete JAX integers are accepted; floats (even 3.0) and booleans are not.
+
+    Raises:
+        ValueError: for a non-integer or a value below `minimum`.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"`{name}` must be an int, got {value!r}.")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise ValueError(
+            f"`{name}` must be an int, got {value!r} ({type(value).__name__})."
+        ) from None
+    if number < minimum:
+        raise ValueError(f"`{name}` must be at least {minimum}, got {number}.")
+    return number

@@ -30,7 +30,9 @@ def learning_to_relax(ctx: SectionContext) -> SectionResult:
     dtype = jnp.dtype(ctx.dtype)
     rtol = 1e-8 if dtype == jnp.float64 else 1e-4
     max_steps = 10_000
-    seq = shifted_laplacians(jax.random.key(ctx.seed), T, variance="high", dtype=dtype)
+    # Separate keys: the learners' draws must not reuse the ones that made the sequence.
+    sequence_key, learner_key = jax.random.split(jax.random.key(ctx.seed))
+    seq = shifted_laplacians(sequence_key, T, variance="high", dtype=dtype)
     grid = jnp.linspace(*GRID, dtype=dtype)
     runs = {}
     for w in FIXED:
@@ -46,7 +48,7 @@ def learning_to_relax(ctx: SectionContext) -> SectionResult:
     for name, learner in learners.items():
         ctx.log(f"relax: {name}")
         runs[name] = relax.relax(
-            seq, "sor", learner, key=jax.random.key(ctx.seed), rtol=rtol, max_steps=max_steps
+            seq, "sor", learner, key=learner_key, rtol=rtol, max_steps=max_steps
         )
 
     failures = [

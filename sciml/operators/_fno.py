@@ -28,7 +28,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._core import float_dtype_of, progress_enabled, scan_with_progress
+from .._core import check_size, float_dtype_of, progress_enabled, scan_with_progress
 
 
 def _default_dtype(dtype: Any) -> np.dtype:
@@ -43,12 +43,6 @@ def _default_dtype(dtype: Any) -> np.dtype:
             "dtype=jnp.float32."
         )
     return dtype
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a positive Python int, got {value!r}.")
-    return int(value)
 
 
 _Spec = tuple[tuple[int, ...], float, float]
@@ -150,7 +144,7 @@ class SpectralConv2d(eqx.Module):
         if h < 2 * m1 or w // 2 + 1 < m2:
             raise ValueError(
                 f"a {h}×{w} grid is too coarse for modes={self.modes}: it needs at least "
-                f"{2 * m1} rows and {2 * m2 - 1} columns; use a finer grid or fewer modes."
+                f"{2 * m1} rows and {2 * m2 - 2} columns; use a finer grid or fewer modes."
             )
         coeffs = jnp.fft.rfft2(x, axes=(-2, -1))  # (cin, h, w // 2 + 1)
         weights = jax.lax.complex(self.weights[..., 0], self.weights[..., 1])
@@ -223,7 +217,7 @@ class FNO(eqx.Module):
             ("n_layers", n_layers),
             ("projection_width", projection_width),
         ):
-            _positive_int(name, value)
+            check_size(value, name)
         dtype = _default_dtype(dtype)
         # All initial weights in one compiled draw: eager `jax.random` calls compile one small
         # program per shape, which made building a model take seconds on a CPU.
@@ -329,7 +323,7 @@ def mean_relative_l2(
         raise ValueError(
             f"{inputs.shape[0]} inputs but {targets.shape[0]} targets; give one target per input."
         )
-    batch_size = _positive_int("batch_size", batch_size)
+    batch_size = check_size(batch_size, "batch_size")
     errors = []
     for start in range(0, inputs.shape[0], batch_size):
         stop = start + batch_size
@@ -383,8 +377,8 @@ def train_fno(
     References:
         Li et al., ICLR 2021, §5 (Adam, relative L2 loss).
     """
-    steps = _positive_int("steps", steps)
-    batch_size = _positive_int("batch_size", batch_size)
+    steps = check_size(steps, "steps")
+    batch_size = check_size(batch_size, "batch_size")
     if inputs.ndim != 4 or targets.ndim != 4:
         raise ValueError(
             f"inputs and targets must be (N, channels, H, W); got {inputs.shape} and "
@@ -420,7 +414,7 @@ def train_fno(
             step,
             (params, opt_state),
             jax.random.split(key, steps),
-            chunk_size=min(_positive_int("chunk_size", chunk_size), steps),
+            chunk_size=min(check_size(chunk_size, "chunk_size"), steps),
             progress=progress_enabled(progress),
             desc="train FNO",
         )

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .._core import check_size
 from ..linalg._stencil import AbstractStencilOperator, _default_float_dtype
 
 
@@ -83,7 +84,7 @@ def heat_sequence(
     T: int,
     *,
     dt: float = 1e-3,
-    rtol: float = 1e-12,
+    rtol: float | None = None,
     dtype=None,
 ) -> HeatSequence:
     r"""The 2-D heat-equation sequence of "Learning to Relax" (Crank–Nicolson, moving source).
@@ -104,14 +105,15 @@ def heat_sequence(
         nx: grid intervals per axis (n = (nx − 1)² unknowns).
         T: number of time steps.
         dt: time step.
-        rtol: tolerance of the solves that produce the states.
+        rtol: tolerance of the solves that produce the states (default 1e-12 in float64,
+            1e-6 in float32).
         dtype: floating dtype; JAX's default float if omitted.
 
     Returns:
         A `HeatSequence`.
 
     Raises:
-        ValueError: for nx < 3 or T < 1.
+        ValueError: for nx < 3, T < 1 (or not ints), or a `dt` that is not positive.
 
     References:
         Khodak, Chow, Balcan, Talwalkar, "Learning to Relax", ICLR 2024 (and the repository's
@@ -119,11 +121,13 @@ def heat_sequence(
     """
     from ..solvers import cg, jacobi
 
-    if nx < 3:
-        raise ValueError(f"`nx` must be at least 3 (one interior node per axis), got {nx}.")
-    if T < 1:
-        raise ValueError(f"`T` must be positive, got {T}.")
+    nx = check_size(nx, "nx", minimum=3)  # at least one interior node per axis
+    T = check_size(T, "T")
+    if not (np.isfinite(dt) and dt > 0):
+        raise ValueError(f"`dt` must be a positive time step, got {dt}.")
     dtype = _default_float_dtype(dtype)
+    if rtol is None:
+        rtol = 1e-12 if dtype.itemsize >= 8 else 1e-6
     s = nx - 1
     h = 1.0 / nx
     coords = jnp.arange(1, nx, dtype=dtype) * h

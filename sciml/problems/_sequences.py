@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._core import check_size
 from ..linalg import Laplacian, poisson
 from ..linalg._stencil import _default_float_dtype
 
@@ -31,7 +32,6 @@ class ShiftedLaplacianSequence(eqx.Module):
         return self.rhs.shape[0]
 
 
-@eqx.filter_jit
 def shifted_laplacians(
     key: PRNGKeyArray,
     T: int,
@@ -56,15 +56,22 @@ def shifted_laplacians(
     Returns:
         A `ShiftedLaplacianSequence`.
 
+    Raises:
+        ValueError: for an unknown `variance`, or `T` or `grid` that is not a positive int.
+
     References:
         Khodak, Chow, Balcan, Talwalkar, "Learning to Relax: Setting Solver Parameters Across a
         Sequence of Linear System Instances", ICLR 2024.
     """
     if variance not in ("high", "low"):
         raise ValueError(f"`variance` must be 'high' or 'low', got {variance!r}.")
-    if T < 1:
-        raise ValueError(f"`T` must be positive, got {T}.")
-    dtype = _default_float_dtype(dtype)
+    T = check_size(T, "T")
+    grid = check_size(grid, "grid")
+    return _shifted_laplacians(key, T, variance, grid, _default_float_dtype(dtype))
+
+
+@eqx.filter_jit
+def _shifted_laplacians(key, T, variance, grid, dtype):
     a, b = (0.5, 1.5) if variance == "high" else (2.0, 6.0)
     ckey, bkey = jax.random.split(key)
     shifts = -0.15 + 0.6 * jax.random.beta(ckey, a, b, (T,), dtype)

@@ -119,7 +119,7 @@ def _sparse_table(matrix: sp.csr_array, dtype: np.dtype) -> _RowTable:
     pos = np.arange(r.size) - np.searchsorted(r, r)  # r is sorted (CSR order)
     cols[r, pos] = c
     vals[r, pos] = v
-    diag = np.append(matrix.diagonal().astype(dtype), 1)
+    diag = np.append(matrix.diagonal().astype(dtype), np.ones(1, dtype))
     return _RowTable(
         jnp.asarray(diag), jnp.asarray(cols), jnp.asarray(vals), jnp.asarray(_pad_levels(level, n))
     )
@@ -205,6 +205,7 @@ def sor(
     omega: float | ArrayLike,
     x0: Inexact[ArrayLike, " n"] | None = None,
     rtol: float | ArrayLike = 1e-8,
+    atol: float | ArrayLike = 0.0,
     max_steps: int = 10_000,
     ordering: Literal["lexicographic", "red_black"] = "lexicographic",
     throw: bool = True,
@@ -217,9 +218,16 @@ def sor(
     other are updated together (anti-diagonals of a 5-point grid), which leaves the iterates
     unchanged. The iteration stops after the first sweep with
 
-    $$\|b - A x_k\| \le \mathrm{rtol}\,\|b - A x_0\|,$$
+    $$\|b - A x_k\| \le \max(\mathrm{rtol}\,\|b - A x_0\|, \mathrm{atol}),$$
 
-    the cost measure of "Learning to Relax" (sweeps until the residual drops by `rtol`).
+    the cost measure of "Learning to Relax" (sweeps until the residual drops by `rtol`; atol =
+    0). The test is relative to the initial residual: from a warm start that is already
+    accurate, `rtol` asks for a residual below rounding, so give an `atol` (e.g. a small
+    multiple of rtol·‖b‖) when warm-starting.
+
+    Differentiable in forward mode (`jax.jvp`, `jax.jacfwd`) with respect to `b`, `omega`
+    and the operator's entries; reverse mode is not available through the sweep loop (a
+    `while_loop` of data-dependent length).
 
     Paths: grid stencil operators of `sciml.linalg` (fast, traceable: the levels come from the
     grid shape); concrete sparse, dense or other sciml operators (levels built on the host from
@@ -234,6 +242,7 @@ def sor(
             recompiles.
         x0: the initial guess (zeros by default).
         rtol: the residual reduction to reach, relative to $\|b - A x_0\|$ (traced allowed).
+        atol: an absolute residual norm that also ends the iteration (traced allowed).
         max_steps: the maximum number of sweeps (static int).
         ordering: `"lexicographic"` (the operator's order; sweep counts equal pyamg's) or
             `"red_black"` (chessboard colouring, two parallel steps per sweep; grid stencil
@@ -241,13 +250,15 @@ def sor(
         throw: raise at run time if the solve did not reach `rtol`.
 
     Returns:
-        A `Solution`: `stats["num_steps"]` is the number of sweeps (0 if $b - A x_0 = 0$);
-        `residual_norm` and `residual_history` (length `max_steps + 1`) as for `cg`.
+        A `Solution`: `stats["num_steps"]` is the number of sweeps (0 if $x_0$ already meets
+        the test); `residual_norm` and `residual_history` (length `max_steps + 1`) as for
+        `cg`. The solve runs in the dtype of `b`.
 
     Raises:
-        ValueError: for `omega` outside (0, 2), a non-square `A`, a zero diagonal entry (when
-            `A` is concrete), an unknown `ordering`, `red_black` with a non-grid operator, or
-            the input errors of `cg`.
+        ValueError: for a concrete `omega` outside (0, 2) (a traced one is not checked: out of
+            range, the sweeps diverge and the result is `nonfinite` or `max_steps_reached`),
+            a non-square `A`, a zero diagonal entry (when `A` is concrete), an unknown
+            `ordering`, `red_black` with a non-grid operator, or the input errors of `cg`.
 
     References:
         D. M. Young, "Iterative Solution of Large Linear Systems", Academic Press (1971).
@@ -257,22 +268,27 @@ def sor(
     _check_square(A)
     if ordering not in ("lexicographic", "red_black"):
         raise ValueError(f"`ordering` must be 'lexicographic' or 'red_black', got {ordering!r}.")
-    system = prepare_system(A, b, x0=x0, M=None, rtol=rtol, atol=0.0, max_steps=max_steps)
+    system = prepare_system(A, b, x0=x0, M=None, rtol=rtol, atol=atol, max_steps=max_steps)
     table = _row_table(system.operator, ordering)
     _check_diagonal(table.diag)
+    # A Python int or float ω and an array ω of the solve's real dtype are one program.
+    omega = jnp.asarray(omega, jnp.finfo(system.b.dtype).dtype)
     return _sor_solve(
-        table, system.b, system.x0, jnp.asarray(omega), system.rtol, system.max_steps, throw
+        table, system.b, system.x0, omega, system.rtol, system.atol, system.max_steps, throw
     )
 
 
 @eqx.filter_jit
-def _sor_solve(table, b, x0, omega, rtol, max_steps, throw) -> Solution:
+def _sor_solve(table, b, x0, omega, rtol, atol, max_steps, throw) -> Solution:
     dtype = b.dtype
+    # An operator of another precision (a float64 stencil with a float32 `b`) runs in the
+    # precision of `b`, as its matrix–vector product does in `cg`.
+    table = table._replace(diag=table.diag.astype(dtype), vals=table.vals.astype(dtype))
     omega = omega.astype(dtype)
     bx = jnp.concatenate([b, jnp.zeros(1, dtype)])
     x = jnp.zeros_like(bx) if x0 is None else jnp.concatenate([x0, jnp.zeros(1, dtype)])
     r0 = norm(b - _matvec(table, x))
-    tol = rtol * r0
+    tol = jnp.maximum(rtol * r0, atol)
     history = init_history(max_steps, r0)
 
     def cond(carry):
@@ -416,23 +432,30 @@ def jacobi_spectral_radius(A: Any, *, symmetric: bool = True) -> Real[Array, ""]
     Computed from the eigenvalues of the dense matrix (traceable; meant for the small systems
     where Young's formula is used, n up to a few thousand). For symmetric `A` with positive
     diagonal the symmetric $D^{-1/2} A D^{-1/2}$ is used (`eigvalsh`), otherwise the general
-    eigenvalues (`symmetric=False`, CPU only in JAX).
+    eigenvalues (`symmetric=False`, CPU only in JAX). Symmetry is not detected: say which.
 
     Args:
         A: a square matrix or sciml operator with nonzero diagonal.
-        symmetric: whether `A` is symmetric with positive diagonal.
+        symmetric: whether `A` is symmetric with positive diagonal (the default); pass
+            `False` for any other matrix.
 
     Returns:
         β as a real scalar.
 
     Raises:
-        ValueError: for a non-square `A` or (concrete) zero diagonal entries.
+        ValueError: for a non-square `A`, or (concrete) zero diagonal entries, or negative
+            ones with `symmetric=True`.
     """
     from ..linalg._base import as_operator
 
     _check_square(A)
     beta, d = _jacobi_spectral_radius(as_operator(A), symmetric=symmetric)
     _check_diagonal(jnp.append(d, 1))
+    if symmetric and _is_concrete(d) and np.any(np.asarray(d) < 0):
+        raise ValueError(
+            "`A` has negative diagonal entries, so the symmetric route (which scales by "
+            "D^(-1/2)) does not apply; pass `symmetric=False` for the general eigenvalues."
+        )
     return beta
 
 

@@ -45,3 +45,13 @@ def test_bad_sizes():
         heat_sequence(2, 5)
     with pytest.raises(ValueError, match="T"):
         heat_sequence(5, 0)
+    with pytest.raises(ValueError, match="T"):
+        heat_sequence(5, 2.0)
+    with pytest.raises(ValueError, match="dt"):
+        heat_sequence(5, 2, dt=0.0)
+
+
+def test_float32_has_a_float32_tolerance():
+    seq = heat_sequence(5, 3, dtype=jnp.float32)  # the float64 default 1e-12 would be refused
+    assert seq.rhs.dtype == seq.initial.dtype == jnp.float32
+    assert bool(jnp.all(jnp.isfinite(seq.initial)))

@@ -185,6 +185,16 @@ def test_bad_config():
         relax.TsallisINFCB(jnp.ones(3), 0, 0.0, 1.0)
     with pytest.raises(ValueError, match="lo"):
         relax.ChebCB(jnp.ones(3), 4, 1.0, 0.0)
+    with pytest.raises(ValueError, match="lo"):
+        relax.TsallisINFCB(jnp.ones(3), 3, 1.0, 1.0)  # every context would fall in one bin
+    with pytest.raises(ValueError, match="bins"):
+        relax.TsallisINFCB(jnp.ones(3), 2.7, 0.0, 1.0)
+    with pytest.raises(ValueError, match=r"\(0, 2\)"):
+        relax.TsallisINF(jnp.asarray([0.5, 2.5]))
+    with pytest.raises(ValueError, match=r"\(0, 2\)"):
+        relax.ChebCB(jnp.asarray([1.0, jnp.nan]), 4, 0.0, 1.0)
+    # An integer grid becomes floating (the learners' estimates take the grid's dtype).
+    assert jnp.issubdtype(relax.TsallisINF([1]).omegas.dtype, jnp.floating)
     seq = shifted_laplacians(jax.random.key(0), 2, grid=3)
     with pytest.raises(ValueError, match="method"):
         relax.fixed(seq, 1.0, method="jacobi")

@@ -70,6 +70,57 @@ def test_relax_bad_input(small_sequence):
         relax.relax(small_sequence, "sor", object(), key=jax.random.key(0))
     with pytest.raises(ValueError, match="solver"):
         relax.fixed(small_sequence, 1.2, method="sor_lexicographic")
+    with pytest.raises(ValueError, match="rtol"):
+        relax.relax(small_sequence, "sor", learner, key=jax.random.key(0), rtol=-1.0)
+    with pytest.raises(ValueError, match="max_steps"):
+        relax.fixed(small_sequence, 1.2, max_steps=1.5)
+    with pytest.raises(ValueError, match="context"):
+        relax.relax(small_sequence.rhs, "sor", learner, key=jax.random.key(0))
+    # ω outside (0, 2) would be scored as a (cheap) failure: refused before solving.
+    with pytest.raises(ValueError, match=r"\(0, 2\)"):
+        relax.fixed(small_sequence, 2.5, method="ssor_pcg")
+    with pytest.raises(ValueError, match=r"\(0, 2\)"):
+        relax.grid_iterations(small_sequence, [1.0, 2.0])
+    with pytest.raises(ValueError, match="one ω per instance"):
+        relax.fixed(small_sequence, jnp.ones(3))
+    with pytest.raises(ValueError, match="increasing"):
+        relax.search_best_fixed(small_sequence, [1.9, 1.0, 1.5])
+    with pytest.raises(ValueError, match="step"):
+        relax.fine_grid(1.9, 1.0)
+
+
+def test_drivers_check_rtol_against_the_sequence_dtype():
+    # Under the drivers' jit the tolerance is traced, so the solvers cannot check it: without
+    # the drivers' own check a float32 sequence at rtol = 1e-8 ran every instance to
+    # max_steps and returned that as its cost.
+    seq = shifted_laplacians(jax.random.key(11), 3, grid=4, dtype=jnp.float32)
+    learner = relax.TsallisINF(jnp.linspace(1.0, 1.9, 4, dtype=jnp.float32))
+    with pytest.raises(ValueError, match="resolution of float32"):
+        relax.relax(seq, "sor", learner, key=jax.random.key(0), rtol=1e-8)
+    with pytest.raises(ValueError, match="resolution of float32"):
+        relax.fixed(seq, 1.5, rtol=1e-8)
+    out = relax.fixed(seq, 1.5, rtol=1e-4)
+    assert out.omega.dtype == jnp.float32
+    assert int(jnp.max(out.iterations)) < 10_000
+
+
+def test_a_failed_solve_costs_max_steps(small_sequence):
+    # A traced ω outside (0, 2) is not caught before the solve: SSOR-PCG breaks down at step
+    # 0 and SOR diverges to NaN after fewer sweeps than the cap. Either must cost the whole
+    # budget, not look like the cheapest arm.
+    op, b = small_sequence.operator(0), small_sequence.rhs[0]
+    x0 = jnp.zeros_like(b)
+
+    def cost(method, omega):
+        return jax.jit(lambda w: relax._run._solve_count(op, b, x0, w, method, 1e-8, 3000))(
+            jnp.asarray(omega, b.dtype)
+        )
+
+    raw = jax.jit(lambda w: ssor_pcg(op, b, omega=w, max_steps=3000, throw=False))(2.5)
+    assert not raw.converged and int(raw.stats["num_steps"]) < 3000  # the failure looks cheap
+    for method in ("ssor_pcg", "sor"):
+        assert int(cost(method, 2.5)) == 3000
+        assert 0 < int(cost(method, 1.5)) < 3000
 
 
 def test_relax_rtol_is_traced(small_sequence):

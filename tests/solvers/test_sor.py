@@ -241,6 +241,54 @@ def test_bad_input():
         sor(op, b, omega=1.0, ordering="diagonal")
 
 
+def test_negative_diagonal_needs_the_general_route():
+    A = -poisson((4, 4)).as_matrix()
+    with pytest.raises(ValueError, match="symmetric=False"):
+        young_omega(A)
+
+
+def test_atol_ends_a_warm_started_solve():
+    # From an accurate warm start the relative test asks for a residual below rounding
+    # (the default runs to max_steps); `atol` ends it.
+    op = poisson((5, 5), dtype=jnp.float64)
+    b = jnp.ones(25, jnp.float64)
+    exact = jnp.linalg.solve(op.as_matrix(), b)
+    stuck = sor(op, b, omega=1.4, x0=exact + 1e-8, max_steps=200, throw=False)
+    assert int(stuck.stats["num_steps"]) == 200 and not stuck.converged
+    sol = sor(op, b, omega=1.4, x0=exact + 1e-8, atol=1e-10)
+    assert sol.converged and 0 < int(sol.stats["num_steps"]) < 50
+    assert float(jnp.linalg.norm(b - op.mv(sol.value))) <= 1e-10
+    # atol = 0 (the default) is the relative test alone: the counts of the cost measure.
+    for omega in (1.0, 1.5):
+        plain = sor(op, b, omega=omega)
+        zero = sor(op, b, omega=omega, atol=0.0)
+        assert int(plain.stats["num_steps"]) == int(zero.stats["num_steps"])
+
+
+def test_the_solve_runs_in_the_dtype_of_b():
+    op = poisson((5, 5), dtype=jnp.float64)
+    b32 = jnp.ones(25, jnp.float32)
+    csr = sp.csr_array(np.asarray(op.as_matrix(), np.float32))
+    for A in (csr, op):  # a float32 SciPy matrix; a float64 stencil with a float32 b
+        sol = sor(A, b32, omega=1.2, rtol=1e-5)
+        assert sol.value.dtype == jnp.float32
+        assert sol.stats["residual_norm"].dtype == jnp.float32
+        assert sol.stats["residual_history"].dtype == jnp.float32
+
+
+def test_an_int_omega_is_the_float_program(caplog):
+    # "Changing ω never recompiles": a Python int ω must not make a program of its own.
+    op = poisson((4, 4), dtype=jnp.float64)
+    b = jnp.ones(16, jnp.float64)
+    jax.block_until_ready(sor(op, b, omega=1.5).value)
+    control = jnp.zeros(3)
+    with jax.log_compiles(), caplog.at_level("WARNING", logger="jax"):
+        jax.block_until_ready(sor(op, b, omega=1).value)
+        jax.jit(lambda x: x + 1)(control)  # a fresh function: its compile is logged
+    compiled = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()]
+    assert len(compiled) == 1 and "lambda" in compiled[0], compiled
+
+
 def test_max_steps_and_throw():
     op = poisson((10, 10))
     b = jnp.ones(100)

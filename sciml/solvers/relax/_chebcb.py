@@ -8,12 +8,16 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from ..._core import check_size
+from ._checks import as_omega_grid, context_interval
 from ._sampling import ordered_sum, sample_arm
 
 _BOX_STEPS = 500  # projected-gradient steps of the box-constrained refit (m ≤ ~10 unknowns)
 
 
 class ChebState(eqx.Module):
+    """The per-arm least-squares sums and fits, the loss range and the last play."""
+
     gram: Float[Array, "k m m"]  # Σ φφᵀ over the rounds each arm was played
     moment: Float[Array, "k m"]  # Σ φ (ℓ − 1)
     square: Float[Array, " k"]  # Σ (ℓ − 1)²
@@ -91,17 +95,9 @@ class ChebCB(eqx.Module):
     degree: int = eqx.field(static=True)
 
     def __init__(self, omegas: Any, degree: int, lo: Any, hi: Any):
-        omegas = jnp.asarray(omegas)
-        if omegas.ndim != 1 or omegas.shape[0] < 1:
-            raise ValueError(f"`omegas` must be a non-empty 1-D grid, got shape {omegas.shape}.")
-        if int(degree) < 2:
-            raise ValueError(f"`degree` must be at least 2, got {degree}.")
-        if not float(hi) > float(lo):
-            raise ValueError(f"need `lo` < `hi`, got lo={lo}, hi={hi}.")
-        self.omegas = omegas
-        self.degree = int(degree)
-        self.lo = jnp.asarray(lo, omegas.dtype)
-        self.hi = jnp.asarray(hi, omegas.dtype)
+        self.omegas = as_omega_grid(omegas)
+        self.degree = check_size(degree, "degree", minimum=2)
+        self.lo, self.hi = context_interval(lo, hi, self.omegas.dtype)
 
     @property
     def num_arms(self) -> int:
@@ -137,6 +133,7 @@ class ChebCB(eqx.Module):
     # (the box-constrained refit) compiled again on every call, about 120 ms a round.
     @jax.jit
     def probabilities(self, state: ChebState, context: Any) -> Float[Array, " k"]:
+        """The SquareCB distribution of the next round at `context`."""
         predicted = state.theta @ self.features(context)
         best = jnp.argmin(predicted)
         others = 1 / (self.num_arms + state.eta * (predicted - predicted[best]))
@@ -144,7 +141,10 @@ class ChebCB(eqx.Module):
         return others.at[best].set(1 - ordered_sum(others))
 
     @jax.jit
-    def select(self, state: ChebState, key: PRNGKeyArray, context: Any):
+    def select(
+        self, state: ChebState, key: PRNGKeyArray, context: Any
+    ) -> tuple[Int[Array, ""], ChebState]:
+        """Draw the next arm at `context`; returns `(arm, state)` with the play recorded."""
         p = self.probabilities(state, context)
         arm = sample_arm(key, p)
         prediction = state.theta[arm] @ self.features(context)
@@ -153,6 +153,7 @@ class ChebCB(eqx.Module):
 
     @jax.jit
     def update(self, state: ChebState, loss: Any, context: Any) -> ChebState:
+        """Record the loss of the last arm played at `context` and refit the models."""
         dtype = self.omegas.dtype
         m, d = self.degree, self.num_arms
         loss = jnp.asarray(loss).astype(dtype)

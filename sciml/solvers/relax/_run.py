@@ -9,7 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
+from ..._core import RESULTS
 from .._sor import sor, ssor_pcg, young_omega
+from ._checks import as_omega_grid, check_run
 
 Solver = Literal["sor", "sor_red_black", "ssor_pcg"] | Callable[..., Any]
 _SOLVERS = ("sor", "sor_red_black", "ssor_pcg")
@@ -70,7 +72,11 @@ def _solve_count(op, b, x0, omega, solver, rtol, max_steps):
         sol = ssor_pcg(op, b, omega=omega, x0=x0, rtol=rtol, max_steps=max_steps, throw=False)
     else:
         sol = solver(op, b, omega=omega, x0=x0, rtol=rtol, max_steps=max_steps, throw=False)
-    return jnp.asarray(sol.stats["num_steps"], jnp.int32)
+    # A solve that failed (diverged to non-finite values, broke down) costs the whole budget:
+    # its own count can be small (SSOR-PCG with an indefinite preconditioner stops at step
+    # 0), and a learner must not mistake a failure for a cheap arm.
+    count = jnp.asarray(sol.stats["num_steps"], jnp.int32)
+    return jnp.where(sol.result == RESULTS.successful, count, max_steps)
 
 
 def _instances(seq: Any):
@@ -132,14 +138,17 @@ def relax(
         learner: `TsallisINF`, `TsallisINFCB`, `ChebCB` or any object with `omegas`, `init`,
             `select` and `update`.
         key: PRNG key.
-        rtol: solver tolerance (traced: changing it does not recompile).
-        max_steps: solver iteration cap (static int).
+        rtol: solver tolerance (traced: changing it does not recompile); checked against
+            the sequence's dtype, as the solvers check it.
+        max_steps: solver iteration cap (static int). A solve that fails (reaches it,
+            breaks down or diverges) costs `max_steps`.
 
     Returns:
         A `RelaxResult`: per-instance `omega`, `iterations`, `cumulative` cost and `arm`.
 
     Raises:
-        ValueError: for an unknown `solver` or a learner without the state-machine methods.
+        ValueError: for an unknown `solver`, a learner without the state-machine methods, a
+            sequence without `operators`, `rhs` and `context`, or a bad `rtol`/`max_steps`.
 
     References:
         Khodak, Chow, Balcan, Talwalkar, "Learning to Relax: Setting Solver Parameters Across a
@@ -147,6 +156,7 @@ def relax(
     """
     _check_solver(solver)
     _check_learner(learner)
+    max_steps = check_run(sequence, rtol, max_steps)
     return _relax(sequence, learner, key, solver, jnp.asarray(rtol), max_steps)
 
 
@@ -271,16 +281,29 @@ def fixed(
 
     Args:
         seq: see `relax`.
-        omega: a scalar or one ω per instance; traced (changing it never recompiles).
+        omega: a scalar or one ω per instance, in (0, 2); traced (changing it never
+            recompiles).
         method: the solver, as `relax`'s `solver`.
         rtol, max_steps: see `relax`.
 
     Returns:
         A `RelaxResult` (arm = −1).
+
+    Raises:
+        ValueError: for an unknown `method`, ω outside (0, 2) or of a shape other than ()
+            or (T,), or the errors of `relax`.
     """
     _check_solver(method)
+    max_steps = check_run(seq, rtol, max_steps)
     T = seq.rhs.shape[0]
-    omegas = jnp.broadcast_to(jnp.asarray(omega, seq.rhs.dtype), (T,))
+    if jnp.shape(omega) not in ((), (T,)):
+        raise ValueError(
+            f"`omega` must be a scalar or one ω per instance, shape ({T},), got shape "
+            f"{jnp.shape(omega)}."
+        )
+    omegas = jnp.broadcast_to(
+        as_omega_grid(jnp.ravel(omega), name="omega", dtype=seq.rhs.dtype), (T,)
+    )
     counts = _fixed_counts(seq, omegas, method, jnp.asarray(rtol), max_steps)
     return RelaxResult(omegas, counts, jnp.cumsum(counts), jnp.full(T, -1, jnp.int32))
 
@@ -300,6 +323,8 @@ def fine_grid(lo: float = 1.0, hi: float = 1.95, step: float = 0.01, *, dtype=No
     The method note's "0.01 grid" of the shifted-Laplacian best fixed ω and the 96-point grid
     of the heat runs.
     """
+    if not (step > 0 and hi >= lo):
+        raise ValueError(f"need `step` > 0 and `lo` <= `hi`, got lo={lo}, hi={hi}, step={step}.")
     count = int(round((hi - lo) / step)) + 1
     return jnp.asarray(np.linspace(lo, hi, count), dtype)
 
@@ -320,7 +345,8 @@ def grid_iterations(
     when the overhead of small sweeps dominates).
     """
     _check_solver(method)
-    omegas = jnp.asarray(omegas, seq.rhs.dtype)
+    max_steps = check_run(seq, rtol, max_steps)
+    omegas = as_omega_grid(omegas, dtype=seq.rhs.dtype)
     return _grid_counts(seq, omegas, method, jnp.asarray(rtol), max_steps, batch_size)
 
 
@@ -417,7 +443,9 @@ def golden_section_index(
 
 
 def _grid(seq, omegas):
-    return fine_grid(dtype=seq.rhs.dtype) if omegas is None else jnp.asarray(omegas, seq.rhs.dtype)
+    if omegas is None:
+        return fine_grid(dtype=seq.rhs.dtype)
+    return as_omega_grid(omegas, increasing=True, dtype=seq.rhs.dtype)
 
 
 def search_best_fixed(
@@ -445,6 +473,7 @@ def search_best_fixed(
         `(omega, total)`.
     """
     _check_solver(method)
+    max_steps = check_run(seq, rtol, max_steps)
     omegas = _grid(seq, omegas)
     return _search_best_fixed(seq, omegas, method, jnp.asarray(rtol), max_steps)
 
@@ -486,6 +515,7 @@ def search_instance_optimal(
         `(omega (T,), iterations (T,))`.
     """
     _check_solver(method)
+    max_steps = check_run(seq, rtol, max_steps)
     omegas = _grid(seq, omegas)
     return _search_instances(seq, omegas, method, jnp.asarray(rtol), max_steps, batch_size)
 

@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from ..._core import check_size
+from ._checks import as_omega_grid, context_interval
 from ._sampling import ordered_sum, sample_arm
 
 # Newton's iteration for the normaliser converges quadratically once it is near the root and
@@ -106,10 +108,7 @@ class TsallisINF(eqx.Module):
     omegas: Float[Array, " k"]
 
     def __init__(self, omegas: Any):
-        omegas = jnp.asarray(omegas)
-        if omegas.ndim != 1 or omegas.shape[0] < 1:
-            raise ValueError(f"`omegas` must be a non-empty 1-D grid, got shape {omegas.shape}.")
-        self.omegas = omegas
+        self.omegas = as_omega_grid(omegas)
 
     @property
     def num_arms(self) -> int:
@@ -165,6 +164,8 @@ class TsallisINF(eqx.Module):
 
 
 class TsallisCBState(eqx.Module):
+    """One Tsallis-INF state per context bin and the bin of the last play."""
+
     bins: TsallisState  # one TsallisState per bin, stacked along axis 0
     bin: Int[Array, ""]  # bin of the last play
 
@@ -187,13 +188,9 @@ class TsallisINFCB(eqx.Module):
     bins: int = eqx.field(static=True)
 
     def __init__(self, omegas: Any, bins: int, lo: Any, hi: Any):
-        if int(bins) < 1:
-            raise ValueError(f"`bins` must be a positive int, got {bins}.")
+        self.bins = check_size(bins, "bins")
         self.base = TsallisINF(omegas)
-        self.bins = int(bins)
-        dtype = self.base.omegas.dtype
-        self.lo = jnp.asarray(lo, dtype)
-        self.hi = jnp.asarray(hi, dtype)
+        self.lo, self.hi = context_interval(lo, hi, self.base.omegas.dtype)
 
     @property
     def omegas(self):
@@ -204,6 +201,7 @@ class TsallisINFCB(eqx.Module):
         return self.base.num_arms
 
     def bin_of(self, context: Any) -> Int[Array, ""]:
+        """The bin of a context: ⌊bins·(c − lo)/(hi − lo)⌋, clipped to 0 … bins − 1."""
         z = (jnp.asarray(context, self.lo.dtype) - self.lo) / (self.hi - self.lo)
         return jnp.clip(jnp.floor(z * self.bins), 0, self.bins - 1).astype(jnp.int32)
 
@@ -212,8 +210,17 @@ class TsallisINFCB(eqx.Module):
         stacked = jax.tree.map(lambda x: jnp.stack([x] * self.bins), one)
         return TsallisCBState(stacked, jnp.asarray(0, jnp.int32))
 
-    @jax.jit  # compiled, as `TsallisINF`'s
-    def select(self, state: TsallisCBState, key: PRNGKeyArray, context: Any):
+    # Compiled, as `TsallisINF`'s.
+    @jax.jit
+    def probabilities(self, state: TsallisCBState, context: Any) -> Float[Array, " k"]:
+        """The distribution of the next round in the bin of `context`."""
+        return self.base.probabilities(jax.tree.map(lambda x: x[self.bin_of(context)], state.bins))
+
+    @jax.jit
+    def select(
+        self, state: TsallisCBState, key: PRNGKeyArray, context: Any
+    ) -> tuple[Int[Array, ""], TsallisCBState]:
+        """Draw the next arm from the learner of `context`'s bin; returns `(arm, state)`."""
         b = self.bin_of(context)
         sub = jax.tree.map(lambda x: x[b], state.bins)
         arm, sub = self.base.select(sub, key)
@@ -222,6 +229,7 @@ class TsallisINFCB(eqx.Module):
 
     @jax.jit
     def update(self, state: TsallisCBState, loss: Any, context: Any = None) -> TsallisCBState:
+        """Record the loss of the last arm played, in the bin it was played from."""
         b = state.bin
         sub = self.base.update(jax.tree.map(lambda x: x[b], state.bins), loss)
         bins = jax.tree.map(lambda x, y: x.at[b].set(y), state.bins, sub)
