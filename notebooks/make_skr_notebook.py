@@ -113,6 +113,12 @@ plt.xlabel("step")
 plt.ylabel("training loss (relative L2)")
 plt.show()""",
     ),
+    (
+        "code",
+        """import shutil
+
+shutil.rmtree(out.parent)  # the dataset was written to a temporary directory""",
+    ),
 ]
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pathlib import Path
 from ._common import (
     DEFAULT_RTOL,
     DTYPES,
+    MAX_UNKNOWNS,
     RunFailure,
     UsageError,
     add_run_options,
@@ -61,7 +62,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--chunk", type=int_at_least(1), default=64, help="chain positions per chunk (64)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the family (default: 0)")
+    parser.add_argument(
+        "--seed", type=int_at_least(0), default=0, help="seed of the family (default: 0)"
+    )
     parser.add_argument("--sort", choices=SORTS, default="greedy", help="default: greedy")
     parser.add_argument(
         "--chains",
@@ -118,8 +121,21 @@ def run(args: argparse.Namespace) -> int:
     rtol = DEFAULT_RTOL[args.dtype] if args.rtol is None else args.rtol
     if rtol >= 1:
         raise UsageError(f"--rtol {rtol:g} must be below 1 (it is relative to ‖b‖).")
-    if args.k >= args.m:
-        raise UsageError(f"--k {args.k} must be smaller than --m {args.m}.")
+    if args.seed >= 2**63:
+        raise UsageError(f"--seed {args.seed} must be below 2**63.")
+    unknowns = (args.grid - 2) ** 2
+    if unknowns > MAX_UNKNOWNS:
+        raise UsageError(
+            f"--grid {args.grid} gives {unknowns:,} unknowns per system, more than the "
+            f"{MAX_UNKNOWNS:,} this command allows; use a smaller --grid."
+        )
+    if args.method == "skr" and args.k >= min(args.m, unknowns):
+        capped = f" (m is capped at the {unknowns} unknowns of --grid {args.grid})"
+        raise UsageError(
+            f"--k {args.k} must be smaller than --m {min(args.m, unknowns)}"
+            + (capped if unknowns < args.m else "")
+            + "."
+        )
     if args.devices is not None and args.distributed:
         raise UsageError(
             "--devices with --distributed is not supported: run one process per device "
@@ -221,6 +237,8 @@ def run(args: argparse.Namespace) -> int:
         if failed:
             raise RunFailure(
                 f"{failed} of {len(data)} solves did not converge (see `converged` in "
-                f"{out / 'dataset.npz'}); raise --max-steps or loosen --rtol."
+                f"{out / 'dataset.npz'}): raise --max-steps or loosen --rtol if they ran out "
+                f"of steps; if they stagnated (indefinite families such as helmholtz, "
+                f"float32), use --dtype float64 or --precond jacobi."
             )
     return 0

@@ -149,7 +149,8 @@ def gcrodr(
 
     Fixed shapes throughout (`U`, `C` have `k` columns with a count `size` of those in use;
     the basis has `m + 1` rows), so the solve traces once per (n, m, k, dtype) and works
-    under `jit`, `vmap` and `lax.scan` carrying the `Recycle`.
+    under `jit`, `vmap` and `lax.scan` carrying the `Recycle`; reverse-mode differentiation
+    does not (the cycles are `lax.while_loop`s).
 
     Args:
         A: the operator, in any form `sciml.solvers.gmres` accepts (a stencil operator, a
@@ -218,10 +219,14 @@ def gcrodr(
                 f"`Recycle.empty(n, k, dtype)`), got {type(recycle).__name__}."
             )
         if recycle.U.shape != (n, k) or recycle.C.shape != (n, k):
+            hint = (
+                f"Pass the same `k` as the solve that produced it (or `Recycle.empty({n}, {k})`)."
+                if recycle.U.shape[:1] == (n,)
+                else "It was made for a system of another size; start with `recycle=None`."
+            )
             raise ValueError(
                 f"`recycle` holds U of shape {recycle.U.shape} and C of shape "
-                f"{recycle.C.shape}, but this solve needs (n, k) = ({n}, {k}). Pass the same "
-                f"`k` as the solve that produced it (or `Recycle.empty({n}, {k})`)."
+                f"{recycle.C.shape}, but this solve needs (n, k) = ({n}, {k}). {hint}"
             )
         if recycle.U.dtype != system.b.dtype or recycle.C.dtype != system.b.dtype:
             raise ValueError(
@@ -231,6 +236,15 @@ def gcrodr(
             raise ValueError(
                 f"`recycle.size` must be a scalar, got shape {jnp.shape(recycle.size)}; "
                 f"map over a batch of recycle spaces with `jax.vmap`."
+            )
+        try:
+            size = int(recycle.size)
+        except (jax.errors.ConcretizationTypeError, jax.errors.TracerIntegerConversionError):
+            size = None  # traced (a recycle space carried through `lax.scan`)
+        if size is not None and not 0 <= size <= k:
+            raise ValueError(
+                f"`recycle.size` ({size}) must lie in [0, k = {k}]: it counts the filled "
+                f"columns of U and C."
             )
     return _solve(system, recycle, m=m, k=k, ritz=ritz, throw=throw)
 

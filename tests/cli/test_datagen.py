@@ -29,11 +29,13 @@ def datagen(*argv):
         (["nope", "--n", "4", "--grid", "8"], "unknown family 'nope'; choose from darcy"),
         (["darcy", "--n", "0", "--grid", "8"], "argument --n: must be at least 1, got 0"),
         (["darcy", "--n", "4", "--grid", "3"], "argument --grid: must be at least 4, got 3"),
-        (["darcy", "--n", "4", "--grid", "8", "--k", "40"], "--k 40 must be smaller than --m 40"),
+        (["darcy", "--n", "4", "--grid", "8", "--k", "40"], "--k 40 must be smaller than --m 36"),
         (["darcy", "--n", "4", "--grid", "8", "--method", "lu"], "invalid choice: 'lu'"),
         (["darcy", "--n", "4", "--grid", "8", "--chains", "5"], "--chains 5 exceeds --n 4"),
         (["darcy", "--n", "4", "--grid", "8", "--devices", "64"], "only 2 local device"),
         (["darcy", "--n", "4", "--grid", "8", "--rtol", "2"], "--rtol 2 must be below 1"),
+        (["darcy", "--n", "4", "--grid", "100000"], "unknowns per system"),
+        (["darcy", "--n", "4", "--grid", "8", "--seed", str(10**23)], "--seed"),
     ],
 )
 def test_bad_arguments(tmp_path, capsys, argv, message):
@@ -42,6 +44,16 @@ def test_bad_arguments(tmp_path, capsys, argv, message):
     assert code == 2 and message in err, err
     assert len(err.splitlines()) == 1 and err.startswith("sciml: error:")
     assert not (tmp_path / "out").exists()
+
+
+def test_settings_the_solver_refuses_leave_nothing_behind(tmp_path, capsys):
+    # Refused before `--out` is touched: a settings file left by a failed start would make the
+    # corrected command ask for --force.
+    out = tmp_path / "out"
+    assert datagen("helmholtz", "--n", "3", "--grid", "10", "--method", "cg", "--out", out) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "symmetric positive definite" in err, err
+    assert not out.exists()
 
 
 def test_missing_required_arguments(capsys):

@@ -194,6 +194,12 @@ def test_bad_input_errors():
         dg.darcy_family(jax.random.key(0), 2, 10, coefficient="uniform")
     with pytest.raises(ValueError, match="grid"):
         dg.poisson_family(jax.random.key(0), 2, 3)
+    with pytest.raises(ValueError, match="parametric"):
+        dg.FAMILIES["darcy"](jax.random.key(0), 2, 10, n_terms=3)
+    with pytest.raises(ValueError, match="reaction"):
+        dg.heat_family(jax.random.key(0), 2, 10, reaction=-1000.0)
+    with pytest.raises(ValueError, match="empty"):
+        dg.solve_chain(fam, [])
     with pytest.raises(ValueError, match=r"expected \(n, k\)"):
         dg.solve_chain(
             fam, np.array([0, 1]), recycle=dg.solve_chain.__globals__["Recycle"].empty(5, 10)

@@ -187,6 +187,14 @@ def test_bad_settings(tmp_path):
         generate_dataset(out, "darcy", n_samples=4, grid=8, n_chains=5)
     with pytest.raises(FileNotFoundError, match="holds no dataset"):
         load_dataset(tmp_path)
+    with pytest.raises(ValueError, match="seed"):
+        generate_dataset(out, "darcy", n_samples=4, grid=8, seed=10**23)
+    # Settings only the solver checks are refused before anything is written: a meta.json
+    # left behind would make the corrected call ask for `force`.
+    for bad in ({"method": "cg", "family": "helmholtz"}, {"ritz": "schur"}, {"M": "ilu"}):
+        options = {"family": "darcy", **bad}
+        with pytest.raises(ValueError):
+            generate_dataset(out, options.pop("family"), n_samples=4, grid=8, **options)
     assert not out.exists() or not os.listdir(out)
 
 

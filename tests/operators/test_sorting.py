@@ -96,3 +96,7 @@ def test_bad_input_errors():
         split_chains(np.zeros((2, 2), int), 1)
     with pytest.raises(ValueError, match="n_modes"):
         sort_fft(jnp.ones((3, 4, 4)), n_modes=0)
+    with pytest.raises(ValueError, match="non-finite"):
+        sort_greedy(jnp.asarray([[0.0, 1.0], [jnp.nan, 0.0], [1.0, 1.0]]))
+    with pytest.raises(ValueError, match="permutation"):
+        split_chains(np.array([0, 0, 2, 3]), 2)

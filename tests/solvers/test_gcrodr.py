@@ -3,6 +3,7 @@
 import functools
 import re
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -273,6 +274,11 @@ def test_bad_input_errors():
         gcrodr(A, b, rtol=1e-20)
     with pytest.raises(ValueError, match="`k` must be"):
         Recycle.empty(n, -1)
+    with pytest.raises(ValueError, match="another size"):
+        gcrodr(A, b, k=5, recycle=Recycle.empty(n + 1, 5))
+    with pytest.raises(ValueError, match=r"recycle.size. \(6\) must lie in"):
+        oversized = eqx.tree_at(lambda r: r.size, Recycle.empty(n, 5), jnp.asarray(6, jnp.int32))
+        gcrodr(A, b, k=5, recycle=oversized)
 
 
 def test_arnoldi_step_does_not_copy_a_transposed_recycle_space():

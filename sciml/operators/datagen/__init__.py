@@ -30,6 +30,7 @@ from ._families import (
 from ._sequence import (
     ChainResult as ChainResult,
     DatagenResult as DatagenResult,
+    default_rtol as default_rtol,
     solve_chain as solve_chain,
     solve_sequence as solve_sequence,
     sort_order as sort_order,

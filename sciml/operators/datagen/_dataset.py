@@ -46,7 +46,7 @@ import numpy as np
 from ..._core import OutputExistsError, atomic_write_bytes, environment, progress_bar, write_json
 from ...solvers._gcrodr import Recycle
 from ._families import FAMILIES, AbstractFamily
-from ._sequence import _METHODS, solve_chain, sort_order
+from ._sequence import _METHODS, check_config, default_rtol, solve_chain, sort_order
 from ._sorting import split_chains
 
 FORMAT_VERSION = 1
@@ -166,7 +166,7 @@ def dataset_settings(
     seed: int = 0,
     dtype: Any = None,
     method: str = "skr",
-    rtol: float = 1e-8,
+    rtol: float | None = None,
     atol: float = 0.0,
     m: int = 40,
     k: int = 20,
@@ -200,10 +200,14 @@ def dataset_settings(
     ):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"`{name}` must be an int >= {low}, got {value!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (0 <= seed < 2**63):
+        raise ValueError(f"`seed` must be an int in [0, 2**63), got {seed!r}.")
     if n_chains > n_samples:
         raise ValueError(
             f"`n_chains` ({n_chains}) cannot exceed the number of samples ({n_samples})."
         )
+    if rtol is None:
+        rtol = default_rtol(_dtype_name(dtype))
     if not (np.isfinite(rtol) and rtol >= 0 and np.isfinite(atol) and atol >= 0):
         raise ValueError(f"tolerances must be finite and >= 0, got rtol={rtol}, atol={atol}.")
     return {
@@ -355,7 +359,7 @@ def generate_dataset(
     n_samples: int,
     grid: int,
     method: str = "skr",
-    rtol: float = 1e-8,
+    rtol: float | None = None,
     atol: float = 0.0,
     m: int = 40,
     k: int = 20,
@@ -392,7 +396,8 @@ def generate_dataset(
         n_samples: N, the number of instances.
         grid: nodes per axis s, boundary included.
         method: "skr", "gmres", "cg" or "direct".
-        rtol, atol: tolerances on each system's true residual.
+        rtol, atol: tolerances on each system's true residual (`rtol` defaults to 1e-8 in
+            float64, 1e-5 in float32).
         m, k: GCRO-DR(m, k); GMRES restarts after m steps.
         M: None or "jacobi".
         sort: "greedy", "fft", "features" or None (as generated).
@@ -451,6 +456,19 @@ def generate_dataset(
             f"{process_count} processes need at least as many chains; use n_chains >= "
             f"{process_count}."
         )
+    # Everything that can be refused is refused before `out` is touched: a settings file
+    # written for a run that then fails would block the corrected run (without `force`).
+    fam = build_family(settings)
+    check_config(
+        settings["method"],
+        settings["preconditioner"],
+        settings["m"],
+        settings["k"],
+        fam,
+        settings["rtol"],
+        settings["atol"],
+        settings["ritz"],
+    )
     path = Path(out)
     reuse = _prepare(path, settings, force=force)
     if not reuse and process_index == 0:
@@ -458,7 +476,6 @@ def generate_dataset(
     if barrier is not None:
         barrier()  # no process writes before process 0 has cleared a replaced dataset
 
-    fam = build_family(settings)
     indices, valid, n_blocks, order = _layout(settings, fam.params)
     chunk_size = settings["chunk_size"]
     my_chains = _process_chains(settings["n_chains"], process_index, process_count)

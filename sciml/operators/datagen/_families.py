@@ -226,10 +226,16 @@ def darcy_family(
         A `DarcyFamily`.
 
     Raises:
-        ValueError: for an unknown `coefficient` or bad sizes.
+        ValueError: for an unknown `coefficient`, bad sizes, or `n_terms` / `theta_range`
+            given to a coefficient other than "parametric".
     """
     n_samples, grid = _check_sizes(n_samples, grid)
     dtype = _default_float_dtype(dtype)
+    if coefficient != "parametric" and (n_terms != 1 or theta_range != 1.5):
+        raise ValueError(
+            f"`n_terms` and `theta_range` shape the 'parametric' coefficient only; the "
+            f"{coefficient!r} one does not use them."
+        )
     if coefficient in ("lognormal", "piecewise"):
         fam = darcy(key, n_samples, grid, coefficient=coefficient, forcing=forcing, dtype=dtype)
         a = fam.coefficients
@@ -293,9 +299,20 @@ def heat_family(
 
     Returns:
         A `HeatFamily`.
+
+    Raises:
+        ValueError: for bad sizes, `dt` <= 0, or `reaction` < 0 (the systems could then be
+            indefinite, while the family promises SPD systems, e.g. to `cg`).
     """
     n_samples, grid = _check_sizes(n_samples, grid)
     dtype = _default_float_dtype(dtype)
+    if not float(dt) > 0:
+        raise ValueError(f"`dt` must be a positive time step, got {dt}.")
+    if not float(reaction) >= 0:
+        raise ValueError(
+            f"`reaction` must be >= 0 (a negative rate can make I + dt(−∇·a∇ + c) "
+            f"indefinite), got {reaction}."
+        )
     a = jnp.exp(_grf_batch(key, n_samples, grid, alpha=2.0, tau=3.0, dtype=dtype))
     x = jnp.linspace(0, 1, grid, dtype=dtype)[1:-1]
     xx, yy = jnp.meshgrid(x, x, indexing="ij")

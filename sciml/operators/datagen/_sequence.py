@@ -1,7 +1,7 @@
 """Solving a family of systems in sorted chains with Krylov recycling (SKR), or independently."""
 
 import operator as _operator
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import equinox as eqx
 import jax
@@ -69,7 +69,13 @@ class DatagenResult(NamedTuple):
     chains: Chains
 
 
-def _check_config(method, M, m, k, family, rtol, atol, ritz):
+def default_rtol(dtype: Any) -> float:
+    """The datasets' default tolerance: 1e-8 in float64, 1e-5 in float32 (what each resolves)."""
+    return 1e-8 if np.dtype(dtype).itemsize >= 8 else 1e-5
+
+
+def check_config(method, M, m, k, family, rtol, atol, ritz):
+    """Refuse a solve configuration before any work (the checks of `solve_sequence`)."""
     if method not in _METHODS:
         raise ValueError(f"`method` must be one of {_METHODS}, got {method!r}.")
     if M not in (None, "jacobi"):
@@ -78,8 +84,9 @@ def _check_config(method, M, m, k, family, rtol, atol, ritz):
         raise ValueError(f"`ritz` must be 'subspace' or 'eig', got {ritz!r}.")
     if not isinstance(family, AbstractFamily):
         raise ValueError(
-            f"`family` must be a datagen family (e.g. `darcy_family(...)`), got "
-            f"{type(family).__name__}."
+            f"`family` must be a datagen family of `sciml.operators.datagen` (e.g. "
+            f"`darcy_family(...)`, or `FAMILIES[name](...)`), got "
+            f"{type(family).__module__}.{type(family).__name__}."
         )
     if method == "cg" and not family.spd:
         raise ValueError(
@@ -96,7 +103,8 @@ def _check_config(method, M, m, k, family, rtol, atol, ritz):
         if value < low:
             raise ValueError(f"`{name}` must be >= {low}, got {value}.")
     if method == "skr" and k >= min(m, family.n):
-        raise ValueError(f"`k` ({k}) must be smaller than `m` ({min(m, family.n)}).")
+        capped = "" if m <= family.n else f" = min(m, n) with n = {family.n} unknowns"
+        raise ValueError(f"`k` ({k}) must be smaller than `m` ({min(m, family.n)}{capped}).")
     check_tolerances(rtol, atol, family.dtype)
 
 
@@ -202,7 +210,7 @@ def solve_chain(
     *,
     method: Method = "skr",
     recycle: Recycle | None = None,
-    rtol: float | ArrayLike = 1e-8,
+    rtol: float | ArrayLike | None = None,
     atol: float | ArrayLike = 0.0,
     m: int = 40,
     k: int = 20,
@@ -231,7 +239,8 @@ def solve_chain(
             only) or "direct".
         recycle: the recycle space to start from ("skr"), batched as (n_chains, ...) when
             `indices` is 2-D; None starts empty.
-        rtol, atol: tolerances on the true residual ‖b − A u‖ (may be arrays: no recompile).
+        rtol, atol: tolerances on the true residual ‖b − A u‖ (may be arrays: no recompile);
+            `rtol` defaults to `default_rtol(family.dtype)` (1e-8 in float64, 1e-5 in float32).
         m, k: GCRO-DR cycle size (recycled + new vectors) and recycle size; GMRES restarts
             after m steps.
         M: None or "jacobi" (left preconditioning for skr/gmres, PCG for cg).
@@ -247,15 +256,16 @@ def solve_chain(
             range, cg on a non-SPD family, `k >= m`, bad tolerances, or chains that do not
             divide over `devices`.
     """
-    _check_config(method, M, m, k, family, rtol, atol, ritz)
+    rtol = default_rtol(family.dtype) if rtol is None else rtol
+    check_config(method, M, m, k, family, rtol, atol, ritz)
     indices = np.asarray(indices)
+    if indices.size == 0:
+        raise ValueError("`indices` is empty; give at least one sample index.")
     if indices.ndim not in (1, 2) or not np.issubdtype(indices.dtype, np.integer):
         raise ValueError(
             f"`indices` must be an integer array of shape (L,) or (n_chains, L), got "
             f"{indices.dtype} {indices.shape}."
         )
-    if indices.size == 0:
-        raise ValueError("`indices` is empty; give at least one sample index.")
     if indices.min() < 0 or indices.max() >= family.n_samples:
         raise ValueError(
             f"`indices` must lie in [0, {family.n_samples}), got [{indices.min()}, "
@@ -336,7 +346,7 @@ def solve_sequence(
     family: AbstractFamily,
     *,
     method: Method = "skr",
-    rtol: float | ArrayLike = 1e-8,
+    rtol: float | ArrayLike | None = None,
     atol: float | ArrayLike = 0.0,
     m: int = 40,
     k: int = 20,
@@ -359,7 +369,8 @@ def solve_sequence(
     Args:
         family: a datagen family.
         method: "skr", "gmres", "cg" or "direct".
-        rtol, atol: tolerances on the true residual of each system.
+        rtol, atol: tolerances on the true residual of each system (`rtol` defaults to
+            1e-8 in float64, 1e-5 in float32: `default_rtol`).
         m, k: GCRO-DR(m, k) (SKR: 40, 20); GMRES restart m.
         M: None or "jacobi".
         sort: "greedy" (nearest-neighbour chain on the raw parameters), "fft" (on
@@ -375,7 +386,8 @@ def solve_sequence(
     Raises:
         ValueError: for bad options (see `solve_chain`, `split_chains`).
     """
-    _check_config(method, M, m, k, family, rtol, atol, ritz)
+    rtol = default_rtol(family.dtype) if rtol is None else rtol
+    check_config(method, M, m, k, family, rtol, atol, ritz)
     order = sort_order(family.params, sort)
     chains = split_chains(order, n_chains)
     out = solve_chain(

@@ -1,12 +1,13 @@
 """Ordering a batch of PDE instances so that neighbours are similar (the "S" of SKR)."""
 
-import operator as _operator
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
+
+from ..._core import check_size
 
 HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -23,7 +24,12 @@ def _as_batch(params: ArrayLike, name: str = "params") -> Float[Array, "N d"]:
             f"`{name}` must be floating, got dtype {params.dtype}; cast it, e.g. "
             f"`{name}.astype(float)`."
         )
-    return params.reshape(params.shape[0], -1)
+    params = params.reshape(params.shape[0], -1)
+    if not isinstance(params, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(params))):
+        raise ValueError(
+            f"`{name}` has non-finite entries (NaN or inf): nearest neighbours are undefined."
+        )
+    return params
 
 
 @jax.jit
@@ -65,25 +71,13 @@ def sort_greedy(params: Float[ArrayLike, "N ..."]) -> Int[Array, " N"]:
         the order `params[perm]`.
 
     Raises:
-        ValueError: for an empty or non-floating `params`.
+        ValueError: for an empty, non-floating or non-finite `params`.
 
     References:
         H. Wang et al., "Accelerating Data Generation for Neural Operators via Krylov
         Subspace Recycling", ICLR 2024, §3 (sorting algorithm; greedy in the released code).
     """
     return _greedy_chain(_as_batch(params))
-
-
-def _static_positive(value, name: str) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
-    try:
-        value = _operator.index(value)
-    except TypeError as err:
-        raise ValueError(f"`{name}` must be a positive Python int, got {value!r}.") from err
-    if value < 1:
-        raise ValueError(f"`{name}` must be >= 1, got {value}.")
-    return value
 
 
 def fft_features(params: Float[ArrayLike, "N ..."], *, n_modes: int) -> Float[Array, "N f"]:
@@ -94,7 +88,7 @@ def fft_features(params: Float[ArrayLike, "N ..."], *, n_modes: int) -> Float[Ar
     vectors (N, d) the first `n_modes` coefficients of the 1-D FFT. Real and imaginary parts
     are stacked, so the features are real.
     """
-    n_modes = _static_positive(n_modes, "n_modes")
+    n_modes = check_size(n_modes, "n_modes")
     params = jnp.asarray(params)
     _as_batch(params)
     if params.ndim == 2:
@@ -146,7 +140,7 @@ def sort_features(
     Returns:
         A permutation of `arange(N)` starting at 0.
     """
-    n_components = _static_positive(n_components, "n_components")
+    n_components = check_size(n_components, "n_components")
     features = fft_features(params, n_modes=n_modes)
     centred = features - jnp.mean(features, axis=0, keepdims=True)
     _, _, vt = jnp.linalg.svd(centred, full_matrices=False)
@@ -187,13 +181,17 @@ def split_chains(perm: Int[ArrayLike, " N"], n_chains: int) -> Chains:
         `Chains(indices, valid)`, both of shape (n_chains, L).
 
     Raises:
-        ValueError: for `n_chains` out of range or a `perm` that is not 1-D.
+        ValueError: for `n_chains` out of range or a `perm` that is not a permutation.
     """
-    n_chains = _static_positive(n_chains, "n_chains")
+    n_chains = check_size(n_chains, "n_chains")
     perm = np.asarray(perm)
     if perm.ndim != 1 or not np.issubdtype(perm.dtype, np.integer):
         raise ValueError(f"`perm` must be a 1-D integer array, got {perm.dtype} {perm.shape}.")
     n = perm.shape[0]
+    if not np.array_equal(np.sort(perm), np.arange(n)):
+        raise ValueError(
+            "`perm` must be a permutation of arange(N) (each sample once), e.g. from `sort_greedy`."
+        )
     if n_chains > n:
         raise ValueError(
             f"`n_chains` ({n_chains}) cannot exceed the number of samples ({n}); use at most {n}."
