@@ -26,14 +26,16 @@ class RESULTS(eqxi.Enumeration):
     successful = ""
     max_steps_reached = (
         "The solver reached `max_steps` before the residual met the tolerance. Increase "
-        "`max_steps`, loosen `rtol`/`atol`, or use a preconditioner (`M=jacobi(A)`); for GMRES a "
-        "larger `restart` also helps."
+        "`max_steps` or loosen the tolerance; for Krylov solvers a preconditioner "
+        "(`M=jacobi(A)`) helps, and for GMRES a larger `restart`."
     )
     breakdown = _breakdown_msg
     stagnation = (
-        "The residual stopped decreasing before reaching the tolerance. The tolerance is probably "
-        "too close to the precision of the dtype for this problem's conditioning: use float64 "
-        "(`jax.config.update('jax_enable_x64', True)`), loosen `rtol`, or precondition."
+        "The residual stopped decreasing before reaching the tolerance. Usual causes: a tolerance "
+        "too close to the dtype's precision for this problem's conditioning (use float64, loosen "
+        "`rtol`, or precondition); a singular system whose right-hand side is not in the range "
+        "(e.g. pure Neumann: project b first); for `dcdm`, a network outside what it was trained "
+        "on (the shipped weights know closed Neumann boxes, not Dirichlet walls or open cells)."
     )
     nonfinite_input = _nonfinite_input_msg
     nonfinite = (

@@ -240,8 +240,12 @@ def _sh_kernel(vectors, ls, normalization, normalize):
     lm = max(ls)
     x, y, z = vectors[..., 0], vectors[..., 1], vectors[..., 2]
     if normalize:
-        r = jnp.sqrt(x * x + y * y + z * z)
-        r_safe = jnp.where(r > 0, r, jnp.ones_like(r))
+        # The zero vector has no direction: every degree l > 0 is 0 there (as in e3nn-jax;
+        # anything else breaks equivariance, e.g. for self-pairs of relative positions).
+        # The square root is taken of a safe value so that its gradient is finite there too.
+        r2 = x * x + y * y + z * z
+        nonzero = r2 > 0
+        r_safe = jnp.sqrt(jnp.where(nonzero, r2, jnp.ones_like(r2)))
         x, y, z = x / r_safe, y / r_safe, z / r_safe
         q = legendre_table(lm, y, xp=jnp)
     else:
@@ -251,4 +255,10 @@ def _sh_kernel(vectors, ls, normalization, normalize):
     q_flat = q.reshape(q.shape[:-2] + ((lm + 1) ** 2,))
     coef = jnp.asarray(factor * factors, dtype)
     out = q_flat[..., q_idx] * cs[..., cs_idx]
-    return out * _expand(coef, out.ndim)
+    out = out * _expand(coef, out.ndim)
+    if normalize:
+        directional = _expand(
+            jnp.asarray(np.concatenate([np.full(2 * l + 1, l > 0) for l in ls])), out.ndim
+        )
+        out = jnp.where(directional & ~nonzero[..., None], jnp.zeros((), dtype), out)
+    return out

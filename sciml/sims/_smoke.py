@@ -30,7 +30,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
-from .._core import RESULTS, Solution
+from .._core import RESULTS, Solution, check_tolerances
 from ..linalg import FLUID, SOLID, fluid_components, poisson
 from ..linalg._stencil import Laplacian, _check_grid, _default_float_dtype
 
@@ -397,6 +397,9 @@ class SmokeSim(eqx.Module):
             raise ValueError(f"`rtol` must lie in (0, 1), got {rtol_value}.")
 
         self.operator = poisson(grid_shape, bc="neumann", mask=mask, dtype=dtype)
+        # The solvers' own check cannot see `rtol` (it becomes an array leaf of the state):
+        # check it against the dtype here, before a run spends `max_steps` on every step.
+        check_tolerances(rtol_value, 0.0, self.operator.dtype)
         # The geometry is fixed, so the floating fluid regions (where the rhs must have zero
         # mean) are found once here rather than in every step.
         labels, floating = fluid_components(self.operator)

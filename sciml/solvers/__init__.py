@@ -11,7 +11,9 @@ Conventions shared by the solvers:
   `residual_norm` and `residual_history`, a NaN-padded array of length `max_steps + 1` whose
   entry 0 is the initial residual norm and entry k the norm after k iterations (the recursive
   residual for CG, the Givens estimate for GMRES).
-- `max_steps` defaults to SciPy's 10·n, capped at 100 000 so the history buffer stays small.
+- `max_steps` defaults to 10·n iterations (SciPy's CG default; for GMRES these are Arnoldi
+  steps, where SciPy's `maxiter` counts restart cycles), capped at 100 000 so the history
+  buffer stays small.
 - Tolerances may be traced arrays (changing them does not recompile); sizes are static ints.
 - The loops are `lax.while_loop`s: `jit`, `vmap` (with per-member `num_steps`) and forward-mode
   differentiation work, reverse-mode differentiation through a solve does not.

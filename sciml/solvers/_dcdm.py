@@ -18,6 +18,11 @@ from ._dcdm_net import DCDMNet, load_dcdm_model
 
 _WEIGHTS_PACKAGE = "sciml.solvers._dcdm_weights"
 
+# Stagnation test (see `_solve`): a direction whose cosine with the residual is below
+# float32's resolution, the network's precision, carries no information.
+_STALL_COSINE = float(jnp.finfo(jnp.float32).eps)
+_STALL_STEPS = 5
+
 
 @functools.cache
 def default_dcdm_model(dim: int) -> DCDMNet:
@@ -99,8 +104,9 @@ def dcdm(
         mask_features: give a `DCDMNet` the fluid mask, which zeroes its feature maps on
             non-fluid cells. Off by default: the network then sees the residual (zero on
             non-fluid cells) and its direction is zeroed there afterwards, which generalises far
-            better from the obstacle-free training box (shipped 2-D weights, unseen obstacles,
-            32²: 23 iterations ungated vs 74 gated, CG 138).
+            better from the obstacle-free training box (shipped 2-D weights, `fluid_pressure` at
+            32² with unseen obstacles, seeds 0–2, rtol 1e-4: 12–13 iterations ungated; gated
+            never reaches the tolerance (stagnation or 100 steps); CG 125–134).
         throw: raise at run time if the solve is unsuccessful (use False when sharded).
 
     Returns:
@@ -108,8 +114,10 @@ def dcdm(
         recursive residual norm) and `residual_history` (length `max_steps + 1`, NaN-padded).
         `result` is `successful`, `max_steps_reached`, `breakdown` (the A-orthogonalised
         direction has zero or negative curvature: the model returned a direction in the span of
-        the previous ones or in the null space, or `A` is not positive), `nonfinite` (the model
-        or operator produced NaN/inf) or `nonfinite_input`.
+        the previous ones or in the null space, or `A` is not positive), `stagnation` (for
+        5 steps in a row the direction was orthogonal to the residual to within float32
+        resolution, so x stopped changing: the model is outside what it was trained on),
+        `nonfinite` (the model or operator produced NaN/inf) or `nonfinite_input`.
 
     Raises:
         ValueError: at trace time, for the checks of `cg`; a network model with an operator that
@@ -231,16 +239,28 @@ def _solve(
     dirs = jnp.zeros((slots, n), dtype)
     a_dirs = jnp.zeros((slots, n), dtype)
     curvatures = jnp.zeros((slots,), rs.dtype)
-    # Status: 0 running, 1 breakdown, 2 non-finite.
+    # Status: 0 running, 1 breakdown, 2 non-finite, 3 stagnation.
     status = jnp.where(input_ok, 0, 2).astype(jnp.int32)
-    carry = (jnp.asarray(0, jnp.int32), x, r, rs, dirs, a_dirs, curvatures, status, history)
+    stalled = jnp.asarray(0, jnp.int32)  # consecutive steps with a useless direction
+    carry = (
+        jnp.asarray(0, jnp.int32),
+        x,
+        r,
+        rs,
+        dirs,
+        a_dirs,
+        curvatures,
+        status,
+        stalled,
+        history,
+    )
 
     def cond_fun(carry):
-        k, _, _, rs, _, _, _, status, _ = carry
+        k, _, _, rs, _, _, _, status, _, _ = carry
         return (rs > tol2) & (k < max_steps) & (status == 0)
 
     def body_fun(carry):
-        k, x, r, rs, dirs, a_dirs, curvatures, _, history = carry
+        k, x, r, rs, dirs, a_dirs, curvatures, _, stalled, history = carry
         s = direction(r / jnp.sqrt(rs).astype(dtype))
         d = s
         if n_orth > 0:
@@ -254,7 +274,14 @@ def _solve(
         dad = dot(d, ad)
         finite = jnp.isfinite(dad) & jnp.all(jnp.isfinite(d))
         step_ok = finite & (dad > 0)
-        alpha = jnp.where(step_ok, dot(d, r) / jnp.where(step_ok, dad, 1), 0).astype(dtype)
+        dr = dot(d, r)
+        alpha = jnp.where(step_ok, dr / jnp.where(step_ok, dad, 1), 0).astype(dtype)
+        # A direction at an angle to r below the network's float32 resolution moves x by
+        # nothing; the next residual, hence the next direction, is then the same, and the
+        # loop would spin to max_steps (a network outside its training, e.g. the shipped
+        # Neumann-box weights on Dirichlet walls). Healthy steps have cosines of ~0.1-0.7.
+        useless = jnp.abs(dr) <= _STALL_COSINE * jnp.sqrt(dot(d, d)) * jnp.sqrt(rs)
+        stalled = jnp.where(step_ok & useless, stalled + 1, 0)
         x = x + alpha * d
         r_recursive = r - alpha * ad
         rs_recursive = dot(r_recursive, r_recursive)
@@ -267,11 +294,13 @@ def _solve(
             dirs = set_entry(dirs, slot, jnp.where(step_ok, d, dirs[slot]))
             a_dirs = set_entry(a_dirs, slot, jnp.where(step_ok, ad, a_dirs[slot]))
             curvatures = set_entry(curvatures, slot, jnp.where(step_ok, dad, curvatures[slot]))
-        status = jnp.where(step_ok, 0, jnp.where(finite, 1, 2)).astype(jnp.int32)
+        status = jnp.where(
+            step_ok, jnp.where(stalled >= _STALL_STEPS, 3, 0), jnp.where(finite, 1, 2)
+        ).astype(jnp.int32)
         history = set_entry(history, k_new, jnp.sqrt(rs))
-        return k_new, x, r, rs, dirs, a_dirs, curvatures, status, history
+        return k_new, x, r, rs, dirs, a_dirs, curvatures, status, stalled, history
 
-    k, x, r, rs, _, _, _, status, history = lax.while_loop(cond_fun, body_fun, carry)
+    k, x, r, rs, _, _, _, status, _, history = lax.while_loop(cond_fun, body_fun, carry)
 
     result = RESULTS.where(
         ~input_ok,
@@ -282,7 +311,11 @@ def _solve(
             RESULTS.where(
                 rs <= tol2,
                 RESULTS.successful,
-                RESULTS.where(status == 1, RESULTS.breakdown, RESULTS.max_steps_reached),
+                RESULTS.where(
+                    status == 1,
+                    RESULTS.breakdown,
+                    RESULTS.where(status == 3, RESULTS.stagnation, RESULTS.max_steps_reached),
+                ),
             ),
         ),
     )

@@ -295,8 +295,25 @@ def _sample_cosines(key, kappa, d: int, shape, dtype, max_rounds: int):
     return w, one_minus_w
 
 
-@_checked
-@functools.partial(jax.jit, static_argnames=("shape", "max_rounds"))
+def _check_sample_arguments(kappa: Any, shape: Any) -> tuple[int, ...]:
+    # Before `jit`: a list `shape` would fail as an unhashable static argument, and κ is a
+    # tracer inside.
+    if isinstance(shape, int) or not all(
+        isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in shape
+    ):
+        raise ValueError(f"`shape` must be a tuple of ints, e.g. (1000,), got {shape!r}.")
+    # One κ for all draws: the rejection sampler hands accepted proposals to whichever draw is
+    # still open, so per-draw κ would mix draws.
+    if jnp.ndim(kappa) != 0:
+        raise ValueError(
+            f"`kappa` must be a scalar, got shape {jnp.shape(kappa)}; for one κ per draw, "
+            f"`jax.vmap` over `kappa` (and the keys)."
+        )
+    if not isinstance(kappa, jax.core.Tracer) and not float(kappa) >= 0:
+        raise ValueError(f"`kappa` must be >= 0, got {float(kappa)}.")
+    return tuple(int(s) for s in shape)
+
+
 def sample(
     key: PRNGKeyArray,
     mu: ArrayLike,
@@ -314,7 +331,7 @@ def sample(
     Args:
         key: a JAX PRNG key.
         mu: the mean direction, shape (d,), unit norm.
-        kappa: the concentration, a scalar ≥ 0.
+        kappa: the concentration, a scalar ≥ 0 (for one κ per draw, `jax.vmap` over it).
         shape: the sample shape; the result has shape `shape + (d,)`.
         max_rounds: the most rejection rounds (all samples are drawn in parallel each round); a
             sample still rejected after them is NaN (probability < 2^−max_rounds).
@@ -323,19 +340,33 @@ def sample(
         Samples on the sphere, in the dtype of `mu`.
 
     Raises:
-        ValueError: if `mu` is not a vector with d ≥ 2, or `shape` is not a tuple of ints.
+        ValueError: if `mu` is not a vector with d ≥ 2, `shape` is not a tuple of ints, or
+            `kappa` is not a scalar (or, when concrete, negative or NaN).
 
     References:
         A. T. A. Wood, "Simulation of the von Mises Fisher distribution", Communications in
         Statistics — Simulation and Computation 23(1) (1994) 157–164.
     """
+    shape = _check_sample_arguments(kappa, shape)
+    return _sample(key, mu, kappa, shape, max_rounds=max_rounds)
+
+
+@_checked
+@functools.partial(jax.jit, static_argnames=("shape", "max_rounds"))
+def _sample(
+    key: PRNGKeyArray,
+    mu: ArrayLike,
+    kappa: ArrayLike,
+    shape: tuple[int, ...] = (),
+    *,
+    max_rounds: int = 100,
+) -> Float[Array, "*shape d"]:
     mu = jnp.asarray(mu)
     if mu.ndim != 1:
         raise ValueError(f"`mu` must be a vector of shape (d,), got shape {mu.shape}.")
     d = _dimension(mu.shape[0])
     if not jnp.issubdtype(mu.dtype, jnp.floating):
         raise ValueError(f"`mu` must be floating, got {mu.dtype}; cast it, e.g. mu.astype(float).")
-    shape = tuple(int(s) for s in shape)
     dtype = mu.dtype
     key_w, key_u = jax.random.split(key)
     w, one_minus_w = _sample_cosines(key_w, kappa, d, shape, dtype, max_rounds)

@@ -27,6 +27,18 @@ def test_matches_e3nn(getkey, normalization, normalize):
     _compare_e3nn(jax.random.normal(getkey(), (64, 3)), 4, normalization, normalize)
 
 
+@pytest.mark.parametrize("normalization", ["integral", "component", "norm"])
+def test_zero_vector_is_direction_free(normalization):
+    # The zero vector (a self-pair of relative positions) has no direction: every degree
+    # l > 0 must vanish there, as in e3nn-jax, or equivariance breaks; gradients are finite.
+    vectors = jnp.asarray([[0.0, 0.0, 0.0], [1e-200, 0.0, 0.0], [0.3, -0.2, 0.5]])
+    _compare_e3nn(vectors, 3, normalization, True)
+    ours = np.asarray(spherical_harmonics(3, vectors[:1], normalization=normalization))
+    assert ours[0, 0] != 0 and not np.any(ours[0, 1:])
+    grad = jax.grad(lambda v: spherical_harmonics(3, v, normalization=normalization).sum())
+    assert np.all(np.isfinite(np.asarray(jax.vmap(grad)(vectors))))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("normalization", ["integral", "component", "norm"])
 @pytest.mark.parametrize("normalize", [True, False])

@@ -183,6 +183,7 @@ def test_float32_follows_the_dtype():
         ({"pressure_solver": "cg", "model": lambda r: r}, "only used with pressure_solver='dcdm'"),
         ({"max_steps": 0}, "positive Python int"),
         ({"rtol": 0.0}, "rtol"),
+        ({"rtol": 1e-9, "dtype": jnp.float32}, "resolution of float32"),
         ({"source_radius": 0.7}, "source_radius"),
     ],
 )

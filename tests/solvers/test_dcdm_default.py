@@ -55,6 +55,19 @@ def test_default_2d_model_beats_cg_on_an_unseen_obstacle_problem():
     assert int(sol.stats["num_steps"]) <= cg_steps / 5
 
 
+def test_a_network_outside_its_training_stagnates_early():
+    # The shipped weights know closed Neumann boxes. On Dirichlet walls the 2-D model's
+    # direction turns orthogonal to the residual (cosine ~1e-8 against ~0.1-0.7 in healthy
+    # steps) and x stops changing: measured residual 0.58 from step ~100 to 300 before the
+    # stall test. It must end as `stagnation` soon after, not spin to `max_steps`.
+    from sciml.problems import poisson_problem
+
+    problem = poisson_problem(jax.random.key(0), (32, 32))
+    sol = dcdm(problem.operator, problem.rhs, rtol=1e-4, max_steps=300, throw=False)
+    assert sol.result == RESULTS.stagnation
+    assert int(sol.stats["num_steps"]) < 300
+
+
 # The floors for the 2-D default trained at 64² (measured with the shipped weights,
 # float64 vectors, on the 2-core CPU: 19 vs CG 294 at 64², 40 vs 569 at 128²).
 @pytest.mark.slow

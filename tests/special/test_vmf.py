@@ -221,6 +221,21 @@ def test_bad_input():
         vmf.fit(jnp.ones(5))
     assert np.isnan(float(vmf.log_normalizer(-1.0, 3)))
     assert np.isnan(float(vmf.log_normalizer(np.nan, 3)))
+    mu = jnp.asarray([1.0, 0.0, 0.0])
+    # One κ per draw would be mixed up by the rejection sampler: refused, not wrong.
+    with pytest.raises(ValueError, match="scalar"):
+        vmf.sample(jax.random.key(0), mu, jnp.asarray([0.01, 1000.0]), (2,))
+    with pytest.raises(ValueError, match=">= 0"):
+        vmf.sample(jax.random.key(0), mu, -5.0, (4,))
+    with pytest.raises(ValueError, match="tuple of ints"):
+        vmf.sample(jax.random.key(0), mu, 1.0, 5)
+    assert vmf.sample(jax.random.key(0), mu, 1.0, [5]).shape == (5, 3)  # a list is a shape too
+    # A traced κ (e.g. under vmap, one κ per batch member) still works.
+    kappas = jnp.asarray([0.01, 1000.0])
+    keys = jax.random.split(jax.random.key(1), 2)
+    draws = jax.vmap(lambda k, c: vmf.sample(k, mu, c, (2000,)))(keys, kappas)
+    cosines = np.asarray(draws @ mu).mean(axis=1)
+    assert abs(cosines[0]) < 0.1 and cosines[1] > 0.99
 
 
 def test_log_normalizer_matches_log_iv_definition():
