@@ -18,6 +18,8 @@ import scipy.sparse as sp
 from jax.experimental import sparse as jsparse
 from jaxtyping import Array, Float, Shaped
 
+_MAX_DENSE = 1 << 16  # largest n whose dense matrix `as_matrix` forms
+
 
 class AbstractOperator(eqx.Module):
     """A square linear operator on vectors of length `n`.
@@ -56,7 +58,17 @@ class AbstractOperator(eqx.Module):
         )
 
     def as_matrix(self) -> Shaped[Array, "n n"]:
-        """The dense `n × n` matrix (for small operators: it costs `n` products)."""
+        """The dense `n × n` matrix (for small operators: it costs `n` products).
+
+        Raises:
+            ValueError: for n above 2¹⁶ (the matrix alone would take 32 GiB or more in
+                float64): use the operator matrix-free.
+        """
+        if self.n > _MAX_DENSE:
+            raise ValueError(
+                f"`as_matrix` would form a dense {self.n} × {self.n} matrix; refused above "
+                f"n = {_MAX_DENSE}. Use the operator matrix-free (`mv`) instead."
+            )
         eye = jnp.eye(self.n, dtype=self.dtype)
         return jax.vmap(self.mv, in_axes=1, out_axes=1)(eye)
 

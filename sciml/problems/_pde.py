@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Int, PRNGKeyArray
 
+from .._core import check_size
 from ..linalg import (
     EMPTY,
     FLUID,
@@ -131,11 +132,18 @@ def fluid_pressure(
     Returns:
         A `LinearProblem` whose operator carries the cell mask.
 
+    Raises:
+        ValueError: for a shape that is not 2-D or 3-D with at least 4 cells per axis, or a
+            negative `n_obstacles`.
+
     References:
         Kaneda et al., "A Deep Conjugate Direction Method for Iteratively Solving Linear
         Systems", ICML 2023 (the smoke-flow pressure systems).
     """
     shape = _check_grid(shape, min_size=4)
+    if len(shape) not in (2, 3):
+        raise ValueError(f"`shape` must be 2-D or 3-D (cells per axis), got {shape}.")
+    n_obstacles = check_size(n_obstacles, "n_obstacles", minimum=0)
     dtype = _default_float_dtype(dtype)
     mkey, vkey = jax.random.split(key)
     mask = obstacle_mask(mkey, shape, n_obstacles=n_obstacles, obstacle=obstacle, open_top=open_top)

@@ -18,6 +18,7 @@ from sciml.linalg import (
     helmholtz,
     poisson,
 )
+from sciml.problems import fluid_pressure as _fluid_pressure
 
 
 def assemble_laplacian(shape, spacing, bc, mask, shift):
@@ -234,6 +235,9 @@ def test_as_operator_accepts_lineax():
         (lambda: poisson((4, 4), spacing=-1.0), "spacing"),
         (lambda: diffusion(np.ones((2, 5))), "at least"),
         (lambda: convection_diffusion((4, 4), velocity=(1.0,)), "velocity"),
+        (lambda: poisson((300, 300)).as_matrix(), "matrix-free"),  # 8.1e9 entries
+        (lambda: _fluid_pressure(jax.random.key(0), (16,)), "2-D or 3-D"),
+        (lambda: _fluid_pressure(jax.random.key(0), (16, 16), n_obstacles=-1), "n_obstacles"),
     ],
 )
 def test_bad_input_names_the_fix(call, message):
