@@ -38,6 +38,11 @@ class RESULTS(eqxi.Enumeration):
         "on (the shipped weights know closed Neumann boxes, not Dirichlet walls or open cells)."
     )
     nonfinite_input = _nonfinite_input_msg
+    invalid_input = (
+        "An input lies outside the function's domain (e.g. a mean resultant length R̄ outside "
+        "[0, 1] or NaN for `vmf.kappa_mle`/`vmf.fit`: all-zero or non-finite data); see the "
+        "function's docstring for the valid range."
+    )
     nonfinite = (
         "The iteration produced NaN or inf. The operator or preconditioner probably returns "
         "non-finite values, or the problem is badly scaled for the dtype."

@@ -2,7 +2,8 @@
 """Irreducible representations of O(3) and direct sums of them, in e3nn's notation.
 
 An irrep is a pair (l, p): the degree l >= 0 (dimension 2l + 1) and the parity p = ±1, written
-"0e", "1o", "2e", ... A direct sum with multiplicities is written "16x0e+8x1o". An array that
+"0e", "1o", "2e", ... ("y", as in e3nn, is the natural parity (−1)^l of a spherical
+harmonic: "1y" is "1o"). A direct sum with multiplicities is written "16x0e+8x1o". An array that
 carries irreps has them on its last axis in e3nn's "mul_ir" layout: for each entry (mul, (l, p))
 in order, `mul` consecutive blocks of 2l + 1 components: the layout of `e3nn_jax.IrrepsArray.array`.
 """

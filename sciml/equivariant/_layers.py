@@ -253,7 +253,8 @@ class FullyConnectedTensorProduct(eqx.Module):
             key: PRNG key (required when `internal_weights=True`).
 
         Raises:
-            ValueError: if `key` is missing while the weights are internal.
+            ValueError: if `key` is missing while the weights are internal, or no path
+                connects the inputs to any output irrep.
         """
         e1, e2, eo = _entries(irreps_in1), _entries(irreps_in2), _entries(irreps_out)
         self.irreps_in1, self.irreps_in2, self.irreps_out = _text(e1), _text(e2), _text(eo)
@@ -263,6 +264,12 @@ class FullyConnectedTensorProduct(eqx.Module):
                 for j, (_, l2, p2) in enumerate(e2):
                     if abs(l1 - l2) <= lo <= l1 + l2 and p1 * p2 == po:
                         raw.append((i, j, k))
+        if not raw:
+            raise ValueError(
+                f"no path of {self.irreps_in1} ⊗ {self.irreps_in2} reaches any of "
+                f"{self.irreps_out} (|l1 − l2| ≤ l ≤ l1 + l2 and p1·p2 = p): the output would "
+                f"always be zero."
+            )
         fan_in = {k: 0 for k in range(len(eo))}
         for i, j, k in raw:
             fan_in[k] += e1[i][0] * e2[j][0]

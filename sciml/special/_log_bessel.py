@@ -588,7 +588,10 @@ def log_iv(v: ArrayLike, x: ArrayLike, *, negative_orders: bool = False) -> Floa
             the flag off, ∂/∂v at a negative integer is NaN too (it involves K_n, see below);
             ∂/∂x is defined there.
         x: the argument, x ≥ 0. log I_v(0) is 0 for v = 0 and −inf for v > 0; x < 0 gives NaN
-            (the logarithm is not real for odd orders).
+            (the logarithm is not real for odd orders). Derivatives in x are for x > 0: at
+            x = 0 exactly they are NaN. Arguments below the dtype's smallest normal number
+            may be treated as 0 by the backend's elementary functions (XLA:CPU's `log` is),
+            giving the x = 0 value.
         negative_orders: evaluate negative orders −ν by the reflection
             I_{−ν} = I_ν + (2/π) sin(νπ) K_ν (DLMF 10.27.2), with ∂/∂v by autodiff through
             it. I_{−ν}(x) > 0 for all x where sin(νπ) ≥ 0; where sin(νπ) < 0 (ν in (1, 2),
@@ -637,7 +640,8 @@ def log_kv(v: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
 
     Args:
         v: the order; any real (K_{−v} = K_v).
-        x: the argument, x ≥ 0. log K_v(0) = +inf; x < 0 gives NaN.
+        x: the argument, x ≥ 0. log K_v(0) = +inf; x < 0 gives NaN. As for `log_iv`,
+            derivatives in x are for x > 0, and subnormal x may be treated as 0.
 
     Returns:
         log K_v(x), with `v` and `x` broadcast, in their float dtype.

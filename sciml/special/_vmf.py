@@ -429,7 +429,8 @@ def kappa_mle(
         throw: raise at run time if some element did not converge (else see `result`).
 
     Returns:
-        A `Solution` with `value` = κ̂, `result`, and `stats`: `num_steps` (per element),
+        A `Solution` with `value` = κ̂ (NaN where R̄ is NaN or outside [0, 1]; `result` is
+        then `invalid_input`), `result`, and `stats`: `num_steps` (per element),
         `max_steps`, `residual_norm` (|A_d(κ̂) − R̄|), `residual_history` (per step, NaN-padded,
         last axis of length `max_steps + 1`) and `initial` (Banerjee's κ₀).
 
@@ -496,7 +497,12 @@ def kappa_mle(
     kappa = jnp.where(jnp.isnan(rbar) | (rbar < 0) | (rbar > 1), jnp.nan, kappa)
     f = jnp.where(interior, f, 0.0)
     converged = done & ~jnp.isnan(kappa)
-    result = RESULTS.where(jnp.all(converged), RESULTS.successful, RESULTS.max_steps_reached)
+    valid = ~jnp.isnan(kappa)  # R̄ in [0, 1]
+    result = RESULTS.where(
+        ~jnp.all(valid),
+        RESULTS.invalid_input,
+        RESULTS.where(jnp.all(converged), RESULTS.successful, RESULTS.max_steps_reached),
+    )
     stats = {
         "num_steps": steps_taken,
         "max_steps": max_steps,

@@ -286,6 +286,8 @@ def test_bad_input_errors(getkey):
         layer(jnp.zeros((4,)))
     with pytest.raises(ValueError, match="Cannot parse"):
         Linear("2x0q", "0e", key=getkey())
+    with pytest.raises(ValueError, match="no path"):
+        FullyConnectedTensorProduct("0e", "0e", "1o", key=getkey())  # always zero
     tp = FullyConnectedTensorProduct("0e", "0e", "0e", key=getkey())
     with pytest.raises(ValueError, match="dtype"):
         tp(jnp.zeros((1,), jnp.float32), jnp.zeros((1,), F64))

@@ -231,6 +231,12 @@ def test_bad_input():
     with pytest.raises(ValueError, match="tuple of ints"):
         vmf.sample(jax.random.key(0), mu, 1.0, 5)
     assert vmf.sample(jax.random.key(0), mu, 1.0, [5]).shape == (5, 3)  # a list is a shape too
+    # R̄ outside [0, 1] (or NaN, from all-zero data) is invalid input, not a slow solve.
+    for rbar in (1.5, jnp.nan):
+        sol = vmf.kappa_mle(rbar, 3, throw=False)
+        assert sol.result == RESULTS.invalid_input and np.isnan(float(sol.value))
+    with pytest.raises(Exception, match="domain"):
+        jax.block_until_ready(vmf.fit(jnp.zeros((3, 3))).value)
     # A traced κ (e.g. under vmap, one κ per batch member) still works.
     kappas = jnp.asarray([0.01, 1000.0])
     keys = jax.random.split(jax.random.key(1), 2)
