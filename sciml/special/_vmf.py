@@ -372,14 +372,7 @@ def sample(
 
 @_checked
 @functools.partial(jax.jit, static_argnames=("shape", "max_rounds"))
-def _sample(
-    key: PRNGKeyArray,
-    mu: ArrayLike,
-    kappa: ArrayLike,
-    shape: tuple[int, ...] = (),
-    *,
-    max_rounds: int = 100,
-) -> Float[Array, "*shape d"]:
+def _sample(key, mu, kappa, shape, *, max_rounds):
     mu = jnp.asarray(mu)
     if mu.ndim != 1:
         raise ValueError(f"`mu` must be a vector of shape (d,), got shape {mu.shape}.")
