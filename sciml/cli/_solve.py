@@ -84,7 +84,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help=f"iteration limit (default: min(10·n, 10000); {DCDM_DEFAULT_MAX_STEPS} for dcdm)",
     )
     parser.add_argument(
-        "--restart", type=int_at_least(1), default=40, help="GMRES restart length (default: 40)"
+        "--restart",
+        type=int_at_least(1),
+        default=None,
+        help="GMRES restart length (gmres and scipy-gmres; default: 40)",
     )
     parser.add_argument("--dtype", choices=DTYPES, default="float64", help="default: float64")
     parser.add_argument("--seed", type=int, default=0, help="seed of the problem (default: 0)")
@@ -128,6 +131,9 @@ def run(args: argparse.Namespace) -> int:
         check_method(spec, method)
         if args.weights is not None:
             raise UsageError("--weights is only used with --method dcdm.")
+    if args.restart is not None and method not in ("gmres", "scipy-gmres"):
+        raise UsageError("--restart is only used with --method gmres or scipy-gmres.")
+    restart = 40 if args.restart is None else args.restart
     size = spec.default_size if args.size is None else args.size
     spec.check_size(size)
     if method == "dcdm" and size % 2:
@@ -182,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
             host,
             rtol=rtol,
             max_steps=max_steps,
-            restart=args.restart,
+            restart=restart,
             repeats=args.repeats,
         )
     want_reference = args.reference
@@ -206,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
         out / "metrics.json",
         command=(
             f"sciml solve {spec.name} --method {method} --size {size} --dtype {args.dtype} "
-            f"--rtol {rtol:g} --max-steps {max_steps} --restart {args.restart} --seed {args.seed}"
+            f"--rtol {rtol:g} --max-steps {max_steps} --restart {restart} --seed {args.seed}"
             + (f" --weights {args.weights}" if args.weights is not None else "")
         ),
         dtype=np.dtype(args.dtype),
@@ -220,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
             "rtol": rtol,
             "atol": 0.0,
             "max_steps": max_steps,
-            "restart": args.restart,
+            "restart": restart,
             **solver_record,
         },
     )

@@ -614,7 +614,13 @@ def gaunt_tensor_product(
     """
     x, y, lmax_x, lmax_y, lmax_out, dtype = _prepare(x, y, lmax_x, lmax_y, lmax_out)
     if method == "grid":
+        if conv != "dft":
+            raise ValueError("`conv` applies to method='fourier' only.")
         rb, ra = _grid_resolution(res_beta, res_alpha, lmax_x + lmax_y + lmax_out)
+        if res_alpha is None:
+            # An lmax_out above lmax_x + lmax_y (its extra degrees are zero) needs the
+            # α grid to hold those degrees too.
+            ra = max(ra, 2 * max(lmax_x, lmax_y, lmax_out) + 1)
         if ra < 2 * max(lmax_x, lmax_y, lmax_out) + 1:
             raise ValueError(
                 f"res_alpha={ra} cannot represent the degrees involved; use res_alpha >= "

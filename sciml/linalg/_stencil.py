@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
@@ -285,7 +286,7 @@ def poisson(
         A `Laplacian` operator on flat vectors of length prod(grid_shape).
 
     Raises:
-        ValueError: for a bad grid, spacing, boundary specification or mask shape.
+        ValueError: for a bad grid, spacing, boundary specification, mask shape or mask value.
     """
     grid_shape = _check_grid(grid_shape)
     dtype = _default_float_dtype(dtype)
@@ -296,6 +297,14 @@ def poisson(
             raise ValueError(f"mask shape {mask.shape} does not match grid_shape {grid_shape}.")
         if mask.dtype == jnp.bool_:
             mask = jnp.where(mask, FLUID, SOLID)
+        elif not isinstance(mask, jax.core.Tracer):
+            values = np.unique(np.asarray(mask))
+            unknown = values[~np.isin(values, (SOLID, FLUID, EMPTY))]
+            if unknown.size:
+                raise ValueError(
+                    f"mask values must be SOLID (0), FLUID (1) or EMPTY (2), got "
+                    f"{unknown.tolist()}."
+                )
         mask = mask.astype(jnp.int8)
     return Laplacian(
         shape_=grid_shape,
@@ -390,12 +399,22 @@ def diffusion(
     Returns:
         A `Diffusion` operator on the (s−2)^d interior unknowns.
 
+    Raises:
+        ValueError: for a non-floating coefficient, a grid below 3 per side, or (when the
+            coefficient is concrete) a value that is not positive.
+
     References:
         Li et al., "Fourier Neural Operator for Parametric PDEs", ICLR 2021 (Darcy data).
     """
     a = jnp.asarray(coefficient)
     check_dtype(a.dtype, name="coefficient")
     _check_grid(a.shape, min_size=3)
+    if not isinstance(a, jax.core.Tracer) and not bool(jnp.all(a > 0)):
+        raise ValueError(
+            "the diffusion coefficient must be positive at every node (the operator is then "
+            "SPD); got "
+            f"min {float(jnp.min(a))}."
+        )
     spacing = _spacing(spacing, a.ndim, [1.0 / (s - 1) for s in a.shape])
     return Diffusion(coefficient=a, spacing=spacing)
 

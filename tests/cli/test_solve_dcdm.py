@@ -73,6 +73,7 @@ def test_dcdm_with_the_shipped_model(tmp_path, capsys):
         (["poisson2d", "--method", "dcdm", "--size", "9"], "must be even"),
         (["poisson2d", "--method", "cg", "--weights", "x.eqx"], "only used with --method dcdm"),
         (["poisson2d", "--method", "dcdm", "--weights", "nowhere.eqx"], "no such file"),
+        (["poisson2d", "--method", "cg", "--restart", "5"], "only used with --method gmres"),
     ],
 )
 def test_dcdm_usage_errors(extra, message, tmp_path, capsys):

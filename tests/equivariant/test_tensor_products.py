@@ -348,5 +348,18 @@ def test_bad_input():
         se.cg_tensor_product(jnp.ones((4,)), jnp.ones((3,)), "0e+1o", "1o", mode="uvw")
     with pytest.raises(ValueError, match="conv"):
         se.gaunt_tensor_product(x, x, lmax_x=2, lmax_y=2, method="fourier", conv="fast")
+    with pytest.raises(ValueError, match="conv"):
+        se.gaunt_tensor_product(x, x, lmax_x=2, lmax_y=2, conv="fft")  # grid has no conv
     with pytest.raises(ValueError, match="nu"):
         se.gaunt_powers(x, 0, lmax=2)
+
+
+def test_output_degrees_beyond_the_product_are_zero_on_both_routes(getkey):
+    # lmax_out above lmax_x + lmax_y: the default grid must hold the extra (zero) degrees,
+    # as the Fourier route does, instead of asking for a res_alpha the user never set.
+    x, y = _pair(getkey, 4, 3)
+    grid = se.gaunt_tensor_product(x, y, lmax_x=4, lmax_y=3, lmax_out=9)
+    fourier = se.gaunt_tensor_product(x, y, lmax_x=4, lmax_y=3, lmax_out=9, method="fourier")
+    assert rel_err(grid, fourier) < 1e-12
+    grid = np.asarray(grid)
+    assert np.abs(grid[..., 64:]).max() <= 1e-12 * np.abs(grid).max()  # degrees 8 and 9

@@ -236,6 +236,8 @@ def test_as_operator_accepts_lineax():
         (lambda: diffusion(np.ones((2, 5))), "at least"),
         (lambda: convection_diffusion((4, 4), velocity=(1.0,)), "velocity"),
         (lambda: poisson((300, 300)).as_matrix(), "matrix-free"),  # 8.1e9 entries
+        (lambda: poisson((4, 4), mask=np.full((4, 4), 7)), "SOLID"),
+        (lambda: diffusion(-np.ones((5, 5))), "positive"),
         (lambda: _fluid_pressure(jax.random.key(0), (16,)), "2-D or 3-D"),
         (lambda: _fluid_pressure(jax.random.key(0), (16, 16), n_obstacles=-1), "n_obstacles"),
     ],
