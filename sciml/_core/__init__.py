@@ -16,6 +16,7 @@ from ._policy import (
     check_tolerances as check_tolerances,
     dtype_resolution as dtype_resolution,
     float_dtype_of as float_dtype_of,
+    is_concrete as is_concrete,
     tol_for as tol_for,
     x64_enabled as x64_enabled,
 )

@@ -112,6 +112,11 @@ def tol_for(dtype: Any) -> tuple[float, float]:
     return 1e-5, 1e-6
 
 
+def is_concrete(x: Any) -> bool:
+    """Whether no leaf of `x` is a tracer, i.e. its values can be checked eagerly."""
+    return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(x))
+
+
 def check_size(value: Any, name: str, minimum: int = 1) -> int:
     """`value` as a Python int of at least `minimum` (static sizes: counts, grid points, bins).
 

@@ -13,14 +13,13 @@ from collections.abc import Sequence
 from typing import Literal
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from .._core import check_dtype
+from .._core import check_dtype, is_concrete
 from ._base import AbstractOperator
 
 # Cell types of a fluid mask. Solid cells are walls/obstacles (zero normal flow: Neumann);
@@ -297,7 +296,7 @@ def poisson(
             raise ValueError(f"mask shape {mask.shape} does not match grid_shape {grid_shape}.")
         if mask.dtype == jnp.bool_:
             mask = jnp.where(mask, FLUID, SOLID)
-        elif not isinstance(mask, jax.core.Tracer):
+        elif is_concrete(mask):
             values = np.unique(np.asarray(mask))
             unknown = values[~np.isin(values, (SOLID, FLUID, EMPTY))]
             if unknown.size:
@@ -409,7 +408,7 @@ def diffusion(
     a = jnp.asarray(coefficient)
     check_dtype(a.dtype, name="coefficient")
     _check_grid(a.shape, min_size=3)
-    if not isinstance(a, jax.core.Tracer) and not bool(jnp.all(a > 0)):
+    if is_concrete(a) and not bool(jnp.all(a > 0)):
         raise ValueError(
             "the diffusion coefficient must be positive at every node (the operator is then "
             "SPD); got "

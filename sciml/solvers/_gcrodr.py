@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Inexact, Int
 
-from .._core import Solution, check_dtype
+from .._core import Solution, check_dtype, is_concrete
 from ._arnoldi import BlockedBasis
 from ._common import (
     HIGHEST,
@@ -237,14 +237,11 @@ def gcrodr(
                 f"`recycle.size` must be a scalar, got shape {jnp.shape(recycle.size)}; "
                 f"map over a batch of recycle spaces with `jax.vmap`."
             )
-        try:
-            size = int(recycle.size)
-        except (jax.errors.ConcretizationTypeError, jax.errors.TracerIntegerConversionError):
-            size = None  # traced (a recycle space carried through `lax.scan`)
-        if size is not None and not 0 <= size <= k:
+        # (Traced when the recycle space is carried through `lax.scan`.)
+        if is_concrete(recycle.size) and not 0 <= int(recycle.size) <= k:
             raise ValueError(
-                f"`recycle.size` ({size}) must lie in [0, k = {k}]: it counts the filled "
-                f"columns of U and C."
+                f"`recycle.size` ({int(recycle.size)}) must lie in [0, k = {k}]: it counts the "
+                f"filled columns of U and C."
             )
     return _solve(system, recycle, m=m, k=k, ritz=ritz, throw=throw)
 

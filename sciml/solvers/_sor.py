@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 from jaxtyping import Array, ArrayLike, Inexact, Int, Real
 
-from .._core import RESULTS, Solution
+from .._core import RESULTS, Solution, is_concrete
 from ..linalg._base import AbstractOperator, MatrixOperator, _LineaxOperator
 from ..linalg._stencil import AbstractStencilOperator
 from ._cg import cg
@@ -135,10 +135,6 @@ def _dense_table(matrix: Inexact[Array, "n n"]) -> _RowTable:
     return _RowTable(diag, cols, vals, jnp.arange(n, dtype=jnp.int32)[:, None])
 
 
-def _is_concrete(x: Any) -> bool:
-    return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(x))
-
-
 def _row_table(op: AbstractOperator, ordering: str) -> _RowTable:
     if isinstance(op, AbstractStencilOperator):
         return _compiled_stencil_table(op, ordering)
@@ -148,7 +144,7 @@ def _row_table(op: AbstractOperator, ordering: str) -> _RowTable:
             "`poisson`), whose cells can be coloured like a chessboard; use "
             "`ordering='lexicographic'` for a general matrix."
         )
-    if _is_concrete(op):
+    if is_concrete(op):
         return _sparse_table(op.to_scipy(), np.dtype(op.dtype))
     if isinstance(op, (MatrixOperator, _LineaxOperator)):
         return _dense_table(op.as_matrix())
@@ -160,7 +156,7 @@ def _row_table(op: AbstractOperator, ordering: str) -> _RowTable:
 
 
 def _check_diagonal(diag: Array) -> None:
-    if not _is_concrete(diag):
+    if not is_concrete(diag):
         return
     zero = np.flatnonzero(np.asarray(diag[:-1]) == 0)
     if zero.size:
@@ -451,7 +447,7 @@ def jacobi_spectral_radius(A: Any, *, symmetric: bool = True) -> Real[Array, ""]
     _check_square(A)
     beta, d = _jacobi_spectral_radius(as_operator(A), symmetric=symmetric)
     _check_diagonal(jnp.append(d, 1))
-    if symmetric and _is_concrete(d) and np.any(np.asarray(d) < 0):
+    if symmetric and is_concrete(d) and np.any(np.asarray(d) < 0):
         raise ValueError(
             "`A` has negative diagonal entries, so the symmetric route (which scales by "
             "D^(-1/2)) does not apply; pass `symmetric=False` for the general eigenvalues."

@@ -17,7 +17,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .._core import RESULTS, Solution, check_dtype
+from .._core import RESULTS, Solution, check_dtype, is_concrete
 from ._log_bessel import _prepare, iv_ratio, log_iv, log_ive
 
 __all__ = [
@@ -328,7 +328,7 @@ def _check_sample_arguments(kappa: Any, shape: Any) -> tuple[int, ...]:
             f"`kappa` must be a scalar, got shape {jnp.shape(kappa)}; for one κ per draw, "
             f"`jax.vmap` over `kappa` (and the keys)."
         )
-    if not isinstance(kappa, jax.core.Tracer) and not float(kappa) >= 0:
+    if is_concrete(kappa) and not float(kappa) >= 0:
         raise ValueError(f"`kappa` must be >= 0, got {float(kappa)}.")
     return tuple(int(s) for s in shape)
 

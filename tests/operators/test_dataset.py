@@ -191,9 +191,13 @@ def test_bad_settings(tmp_path):
         generate_dataset(out, "darcy", n_samples=4, grid=8, seed=10**23)
     # Settings only the solver checks are refused before anything is written: a meta.json
     # left behind would make the corrected call ask for `force`.
-    for bad in ({"method": "cg", "family": "helmholtz"}, {"ritz": "schur"}, {"M": "ilu"}):
+    for bad, message in (
+        ({"method": "cg", "family": "helmholtz"}, "symmetric positive definite"),
+        ({"ritz": "schur"}, "ritz"),
+        ({"M": "ilu"}, "`M`"),
+    ):
         options = {"family": "darcy", **bad}
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=message):
             generate_dataset(out, options.pop("family"), n_samples=4, grid=8, **options)
     assert not out.exists() or not os.listdir(out)
 

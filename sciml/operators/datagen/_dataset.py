@@ -43,7 +43,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..._core import OutputExistsError, atomic_write_bytes, environment, progress_bar, write_json
+from ..._core import (
+    OutputExistsError,
+    atomic_write_bytes,
+    check_size,
+    environment,
+    progress_bar,
+    write_json,
+)
 from ...solvers._gcrodr import Recycle
 from ._families import FAMILIES, AbstractFamily
 from ._sequence import _METHODS, check_config, default_rtol, solve_chain, sort_order
@@ -197,11 +204,11 @@ def dataset_settings(
         ("chunk_size", chunk_size, 1),
         ("m", m, 1),
         ("k", k, 0),
+        ("seed", seed, 0),
     ):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"`{name}` must be an int >= {low}, got {value!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (0 <= seed < 2**63):
-        raise ValueError(f"`seed` must be an int in [0, 2**63), got {seed!r}.")
+        check_size(value, name, minimum=low)
+    if seed >= 2**63:
+        raise ValueError(f"`seed` must be below 2**63 (a JAX PRNG seed), got {seed}.")
     if n_chains > n_samples:
         raise ValueError(
             f"`n_chains` ({n_chains}) cannot exceed the number of samples ({n_samples})."

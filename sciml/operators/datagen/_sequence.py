@@ -1,6 +1,5 @@
 """Solving a family of systems in sorted chains with Krylov recycling (SKR), or independently."""
 
-import operator as _operator
 from typing import Any, Literal, NamedTuple
 
 import equinox as eqx
@@ -11,7 +10,7 @@ import scipy.sparse.linalg as spla
 from jax.sharding import PartitionSpec
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
-from ..._core import RESULTS, check_tolerances, make_mesh
+from ..._core import RESULTS, check_size, check_tolerances, make_mesh
 from ...solvers._cg import cg
 from ...solvers._gcrodr import Recycle, gcrodr
 from ...solvers._gmres import gmres
@@ -93,15 +92,8 @@ def check_config(method, M, m, k, family, rtol, atol, ritz):
             f"method 'cg' needs symmetric positive definite systems, but the "
             f"{family.name!r} family is not; use method 'skr' or 'gmres'."
         )
-    for value, name, low in ((m, "m", 1), (k, "k", 0)):
-        if isinstance(value, bool):
-            raise ValueError(f"`{name}` must be an int, got {value!r}.")
-        try:
-            _operator.index(value)
-        except TypeError as err:
-            raise ValueError(f"`{name}` must be a static int, got {value!r}.") from err
-        if value < low:
-            raise ValueError(f"`{name}` must be >= {low}, got {value}.")
+    check_size(m, "m")
+    check_size(k, "k", minimum=0)
     if method == "skr" and k >= min(m, family.n):
         capped = "" if m <= family.n else f" = min(m, n) with n = {family.n} unknowns"
         raise ValueError(f"`k` ({k}) must be smaller than `m` ({min(m, family.n)}{capped}).")

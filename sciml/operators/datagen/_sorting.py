@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
-from ..._core import check_size
+from ..._core import check_size, is_concrete
 
 HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -25,7 +25,7 @@ def _as_batch(params: ArrayLike, name: str = "params") -> Float[Array, "N d"]:
             f"`{name}.astype(float)`."
         )
     params = params.reshape(params.shape[0], -1)
-    if not isinstance(params, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(params))):
+    if is_concrete(params) and not bool(jnp.all(jnp.isfinite(params))):
         raise ValueError(
             f"`{name}` has non-finite entries (NaN or inf): nearest neighbours are undefined."
         )

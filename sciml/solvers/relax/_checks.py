@@ -2,20 +2,12 @@
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ..._core import check_tolerances
+from ..._core import check_tolerances, is_concrete
 from .._common import _as_max_steps
-
-
-def _concrete(x: Any) -> np.ndarray | None:
-    try:
-        return np.asarray(x)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        return None  # traced: the values are not known here (as in `sor`)
 
 
 def as_omega_grid(
@@ -35,8 +27,8 @@ def as_omega_grid(
         omegas = omegas.astype(dtype)
     elif not jnp.issubdtype(omegas.dtype, jnp.floating):
         omegas = omegas.astype(jnp.result_type(float))
-    values = _concrete(omegas)
-    if values is not None:
+    if is_concrete(omegas):  # traced values are not known here (as in `sor`)
+        values = np.asarray(omegas)
         bad = np.flatnonzero(~((values > 0) & (values < 2)))
         if bad.size:
             raise ValueError(
@@ -56,11 +48,8 @@ def context_interval(lo: Any, hi: Any, dtype: Any) -> tuple[Float[Array, ""], Fl
     lo, hi = jnp.asarray(lo, dtype), jnp.asarray(hi, dtype)
     if lo.ndim or hi.ndim:
         raise ValueError(f"`lo` and `hi` must be scalars, got shapes {lo.shape} and {hi.shape}.")
-    lo_value, hi_value = _concrete(lo), _concrete(hi)
-    if lo_value is not None and hi_value is not None and not lo_value < hi_value:
-        raise ValueError(
-            f"need `lo` < `hi` (the context interval), got lo={lo_value}, hi={hi_value}."
-        )
+    if is_concrete((lo, hi)) and not lo < hi:
+        raise ValueError(f"need `lo` < `hi` (the context interval), got lo={lo}, hi={hi}.")
     return lo, hi
 
 
