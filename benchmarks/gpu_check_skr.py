@@ -53,12 +53,21 @@ def main(argv=None) -> int:
         "per-sample times still compare with the other rows, since GMRES keeps nothing between "
         "systems",
     )
+    parser.add_argument(
+        "--methods",
+        default="cg,skr,pipeline,gmres,gmres-chains",
+        help="rows to measure, in this fixed order (a rerun can time fewer)",
+    )
     parser.add_argument("--single-chain", action="store_true", help="also one sequential chain")
     parser.add_argument("--smoke", action="store_true", help="s = 18, N = 8, 2 chains")
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "gpu_out")))
     args = parser.parse_args(argv)
     if args.smoke:
         args.grid, args.n, args.chains = 18, 8, 2
+    methods = set(args.methods.split(","))
+    known = {"cg", "skr", "pipeline", "gmres", "gmres-chains"}
+    if not methods <= known:
+        parser.error(f"--methods takes {sorted(known)}, got {sorted(methods - known)}")
     if args.gmres_n is not None and not 1 <= args.gmres_n <= args.n:
         parser.error(f"--gmres-n must be in 1..{args.n}, got {args.gmres_n}")
     started = time.perf_counter()
@@ -142,25 +151,30 @@ def main(argv=None) -> int:
     skr_chain_length = -(-args.n // args.chains)
     gmres_chains = -(-gmres_n // skr_chain_length)
     configs = [
-        ("cg, batched", family, dict(method="cg", sort=None, n_chains=args.n)),
+        ("cg", "cg, batched", family, dict(method="cg", sort=None, n_chains=args.n)),
         (
+            "skr",
             f"skr, {args.chains} chains",
             family,
             dict(method="skr", sort="greedy", n_chains=args.chains),
         ),
         (
+            "gmres",
             f"gmres(40), batched{of}",
             gmres_family,
             dict(method="gmres", sort=None, n_chains=gmres_n),
         ),
         (
+            "gmres-chains",
             f"gmres(40), {gmres_chains} chains{of}",
             gmres_family,
             dict(method="gmres", sort="greedy", n_chains=gmres_chains),
         ),
     ]
     if args.single_chain:  # the paper's layout; far too sequential to fit a short GPU check
-        configs.append(("skr, 1 chain", family, dict(method="skr", sort="greedy", n_chains=1)))
+        configs.append(
+            ("skr", "skr, 1 chain", family, dict(method="skr", sort="greedy", n_chains=1))
+        )
     rows = []
     pipeline = None
 
@@ -251,12 +265,15 @@ def main(argv=None) -> int:
 
     # CG and SKR, then the pipeline, then the slow GMRES rows: a budget that runs out late
     # still leaves the pipeline measured.
-    for name, fam, config in configs[:2]:
-        measure(name, fam, config)
-    pipeline = run_pipeline()
+    for key, name, fam, config in configs[:2]:
+        if key in methods:
+            measure(name, fam, config)
+    if "pipeline" in methods:
+        pipeline = run_pipeline()
     emit(rows, pipeline)
-    for name, fam, config in configs[2:]:
-        measure(name, fam, config)
+    for key, name, fam, config in configs[2:]:
+        if key in methods:
+            measure(name, fam, config)
     emit(rows, pipeline, final=True)
     return 0
 
