@@ -1,8 +1,9 @@
 """An Arnoldi basis stored in row blocks, so a step reads only the blocks it has filled."""
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Inexact, Int
+from jaxtyping import Array, Bool, Inexact, Int
 
 from ._common import HIGHEST, set_entry
 
@@ -72,10 +73,20 @@ class BlockedBasis(eqx.Module):
         tail = jnp.zeros(self.rows - self.bounds[phase][1], w.dtype)
         return w, jnp.concatenate([*parts, tail])
 
-    def set_row(self, j: Int[Array, ""], value: Inexact[Array, " n"], phase: int):
-        """The basis with row `j` (in block `phase`) set to `value`."""
+    def set_row(
+        self,
+        j: Int[Array, ""],
+        value: Inexact[Array, " n"],
+        phase: int,
+        unless: Bool[Array, ""] | None = None,
+    ):
+        """The basis with row `j` (in block `phase`) set to `value`, or kept where `unless`."""
         blocks = list(self.blocks)
-        blocks[phase] = set_entry(blocks[phase], j - self.bounds[phase][0], value)
+        index = j - self.bounds[phase][0]
+        if unless is not None:  # a finished member of a lock-step batch (see `gmres`)
+            kept = jax.lax.dynamic_index_in_dim(blocks[phase], index, 0, keepdims=False)
+            value = jnp.where(unless, kept, value)
+        blocks[phase] = set_entry(blocks[phase], index, value)
         return BlockedBasis(tuple(blocks), self.bounds)
 
     def combine(self, y: Inexact[Array, " k"]) -> Inexact[Array, " n"]:

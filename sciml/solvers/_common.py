@@ -231,6 +231,13 @@ def set_entry(x: Array, index: Any, value: Any) -> Array:
     return jax.lax.dynamic_update_index_in_dim(x, jnp.asarray(value, x.dtype), index, 0)
 
 
+def set_entry_unless(x: Array, index: Any, value: Any, keep: Any) -> Array:
+    """`set_entry(x, index, value)`, or `x` unchanged where `keep` (None: set it)."""
+    if keep is not None:
+        value = jnp.where(keep, jax.lax.dynamic_index_in_dim(x, index, 0, keepdims=False), value)
+    return set_entry(x, index, value)
+
+
 def initial_state(system: KrylovSystem) -> tuple[Array, Array, Array, Array]:
     """`(‖b‖, tol, x0, r0)`: the stopping threshold tol = max(rtol‖b‖, atol) and first residual.
 

@@ -22,6 +22,7 @@ from ._common import (
     prepare_system,
     real_dtype,
     set_entry,
+    set_entry_unless,
 )
 from ._gmres import (
     _CONVERGED,
@@ -31,6 +32,7 @@ from ._gmres import (
     _after_restart,
     _cycle_continues,
     _givens,
+    _member_active,
     _result_of,
 )
 
@@ -106,6 +108,7 @@ def gcrodr(
     max_steps: int | None = None,
     ritz: Literal["subspace", "eig"] = "subspace",
     throw: bool = True,
+    axis_name: str | None = None,
 ) -> tuple[Solution, Recycle]:
     r"""Solve `A x = b` by GCRO-DR(m, k), recycling a deflation space between solves.
 
@@ -171,6 +174,9 @@ def gcrodr(
             (`jnp.linalg.eig`; CPU/GPU reference).
         throw: if True, an unsuccessful solve raises at run time (also under `jit`); pass
             False inside `vmap`-ed, scanned or sharded code and check `sol.result`.
+        axis_name: under `jax.vmap(..., axis_name=name)`, that name: restart cycles in
+            lock-step, as for `gmres` (same results; `sciml.operators.datagen` passes it for
+            its chains).
 
     Returns:
         `(solution, recycle)`: a `Solution` as for `gmres` (`result` one of `successful`,
@@ -243,7 +249,7 @@ def gcrodr(
                 f"`recycle.size` ({int(recycle.size)}) must lie in [0, k = {k}]: it counts the "
                 f"filled columns of U and C."
             )
-    return _solve(system, recycle, m=m, k=k, ritz=ritz, throw=throw)
+    return _solve(system, recycle, m=m, k=k, ritz=ritz, throw=throw, axis_name=axis_name)
 
 
 def _matmul(a, b):
@@ -352,7 +358,14 @@ def _ritz_basis(K, k, ritz):
 # Compiled as a whole (also when called eagerly) and cached on the system's structure.
 @eqx.filter_jit
 def _solve(
-    system: KrylovSystem, recycle: Recycle, *, m: int, k: int, ritz: str, throw: bool
+    system: KrylovSystem,
+    recycle: Recycle,
+    *,
+    m: int,
+    k: int,
+    ritz: str,
+    throw: bool,
+    axis_name: str | None,
 ) -> tuple[Solution, Recycle]:
     operator, precond, b = system.operator, system.preconditioner, system.b
     max_steps = system.max_steps
@@ -441,6 +454,8 @@ def _solve(
 
         def inner_body(state, *, phase):
             j, k_total, basis, hess, raw, coupling, cs, sn, g, _, _, history = state
+            active = _member_active(state, phase_limit(phase), max_steps, ptol, axis_name)
+            keep = None if active is None else ~active
             w = apply(basis.row(j, phase))
             h0 = norm(w)
 
@@ -456,7 +471,7 @@ def _solve(
             h1 = norm(w)
             breakdown = h1 <= eps * h0
             w = jnp.where(breakdown, 0, w / jnp.where(breakdown, 1, h1).astype(dtype))
-            basis = basis.set_row(j + 1, w, phase)
+            basis = basis.set_row(j + 1, w, phase, unless=keep)
             h = set_entry(h, j + 1, jnp.where(breakdown, 0, h1))
             raw = set_entry(raw, j, h)
             coupling = set_entry(coupling, j, bc + bc2)
@@ -476,26 +491,19 @@ def _solve(
             finite = jnp.isfinite(h0) & jnp.isfinite(h1)
             presid = jnp.where(finite, jnp.abs(g_next), jnp.nan)
             hess = set_entry(hess, j, h)
-            k_total = k_total + 1
-            history = set_entry(history, k_total, presid)
-            return (
-                j + 1,
-                k_total,
-                basis,
-                hess,
-                raw,
-                coupling,
-                cs,
-                sn,
-                g,
-                presid,
-                breakdown,
-                history,
-            )
+            history = set_entry_unless(history, k_total + 1, presid, keep)
+            small = (j + 1, k_total + 1, hess, raw, coupling, cs, sn, g, presid, breakdown)
+            if active is not None:
+                small = jax.tree.map(partial(jnp.where, active), small, state[:2] + state[3:11])
+            j, k_total, hess, raw, coupling, cs, sn, g, presid, breakdown = small
+            return j, k_total, basis, hess, raw, coupling, cs, sn, g, presid, breakdown, history
+
+        def phase_limit(phase):
+            return jnp.minimum(steps, basis.phase_end(phase))
 
         state = inner
         for phase in range(basis.phases):
-            cond = _cycle_continues(jnp.minimum(steps, basis.phase_end(phase)), max_steps, ptol)
+            cond = _cycle_continues(phase_limit(phase), max_steps, ptol, axis_name)
             state = jax.lax.while_loop(cond, partial(inner_body, phase=phase), state)
         (j, k_total, basis, hess, raw, coupling, _, _, g, presid, breakdown, history) = state
         tri = hess[:, :m].T

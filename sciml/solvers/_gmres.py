@@ -21,6 +21,7 @@ from ._common import (
     prepare_system,
     real_dtype,
     set_entry,
+    set_entry_unless,
 )
 
 _RUNNING = 0
@@ -62,6 +63,7 @@ def gmres(
     max_steps: int | None = None,
     M: Any = None,
     throw: bool = True,
+    axis_name: str | None = None,
 ) -> Solution:
     r"""Solve a general square system `A x = b` by restarted GMRES(`restart`).
 
@@ -104,6 +106,11 @@ def gmres(
             (a matrix is applied as `M @ r`, as in SciPy). It need not be symmetric.
         throw: if True, an unsuccessful solve raises an `EquinoxRuntimeError` with the result's
             message (also under `jit`). Use False inside sharded computations.
+        axis_name: under `jax.vmap(..., axis_name=name)`, that name (a static str): the
+            batch then runs each restart cycle in lock-step, every member leaving its own state
+            unchanged once its cycle ends. Plain `vmap` instead copies every member's whole
+            Krylov basis after each step. Same results either way, bit for bit; the batch
+            still runs until its slowest member stops. None (the default) outside `vmap`.
 
     Returns:
         A `Solution` with `result` one of `successful`, `max_steps_reached`, `breakdown` (the
@@ -142,12 +149,12 @@ def gmres(
         raise ValueError(f"`restart` must be >= 1, got {restart}. SciPy's default is 20.")
 
     system = prepare_system(A, b, x0=x0, M=M, rtol=rtol, atol=atol, max_steps=max_steps)
-    return _solve(system, restart=min(restart, system.b.shape[0]), throw=throw)
+    return _solve(system, restart=min(restart, system.b.shape[0]), throw=throw, axis_name=axis_name)
 
 
 # Compiled as a whole (also when called eagerly) and cached on the system's structure.
 @eqx.filter_jit
-def _solve(system: KrylovSystem, *, restart: int, throw: bool) -> Solution:
+def _solve(system: KrylovSystem, *, restart: int, throw: bool, axis_name: str | None) -> Solution:
     operator, precond, b = system.operator, system.preconditioner, system.b
     max_steps = system.max_steps
     dtype = b.dtype
@@ -206,6 +213,8 @@ def _solve(system: KrylovSystem, *, restart: int, throw: bool) -> Solution:
 
         def inner_body(state, *, phase):
             j, k_total, basis, hess, cs, sn, g, _, _, history = state
+            active = _member_active(state, basis.phase_end(phase), max_steps, ptol, axis_name)
+            keep = None if active is None else ~active
             w = apply_precond(operator.mv(basis.row(j, phase)))
             h0 = norm(w)
             # CGS2 against rows 0..j (later rows are stale or zero and are masked out).
@@ -214,7 +223,9 @@ def _solve(system: KrylovSystem, *, restart: int, throw: bool) -> Solution:
             h = h + h2
             h1 = norm(w)
             breakdown = h1 <= eps * h0
-            basis = basis.set_row(j + 1, w / jnp.where(breakdown, 1, h1).astype(dtype), phase)
+            basis = basis.set_row(
+                j + 1, w / jnp.where(breakdown, 1, h1).astype(dtype), phase, unless=keep
+            )
             h = set_entry(h, j + 1, jnp.where(breakdown, 0, h1))
 
             # Apply the cycle's previous rotations in order. Rotations j, j+1, ... are still
@@ -235,12 +246,15 @@ def _solve(system: KrylovSystem, *, restart: int, throw: bool) -> Solution:
             finite = jnp.isfinite(h0) & jnp.isfinite(h1)
             presid = jnp.where(finite, jnp.abs(g_next), jnp.nan)
             hess = set_entry(hess, j, h)
-            k_total = k_total + 1
-            history = set_entry(history, k_total, presid)
-            return j + 1, k_total, basis, hess, cs, sn, g, presid, breakdown, history
+            history = set_entry_unless(history, k_total + 1, presid, keep)
+            small = (j + 1, k_total + 1, hess, cs, sn, g, presid, breakdown)
+            if active is not None:
+                small = jax.tree.map(partial(jnp.where, active), small, state[:2] + state[3:9])
+            j, k_total, hess, cs, sn, g, presid, breakdown = small
+            return j, k_total, basis, hess, cs, sn, g, presid, breakdown, history
 
         for phase in range(basis.phases):
-            cond = _cycle_continues(basis.phase_end(phase), max_steps, ptol)
+            cond = _cycle_continues(basis.phase_end(phase), max_steps, ptol, axis_name)
             inner = jax.lax.while_loop(cond, partial(inner_body, phase=phase), inner)
         j, k_total, basis, hess, _, _, g, presid, breakdown, history = inner
         # Solve the j×j upper-triangular least-squares system. The columns ≥ j of `hess` are
@@ -309,23 +323,42 @@ def _solve(system: KrylovSystem, *, restart: int, throw: bool) -> Solution:
     return finish(x, result, stats, throw=throw)
 
 
-def _cycle_continues(limit, max_steps, ptol):
-    """The inner-loop test of a restart cycle, shared by `gmres` and `gcrodr`.
+def _cycle_test(state, limit, max_steps, ptol):
+    """Whether one solve's restart cycle goes on: the inner-loop test of `gmres` and `gcrodr`.
 
     The loop state is `(j, k_total, ..., presid, breakdown, history)`. Like SciPy, every cycle
     does at least one iteration before testing the residual estimate `presid`.
     """
+    j, k_total, presid, breakdown = state[0], state[1], state[-3], state[-2]
+    return (
+        (j < limit)
+        & (k_total < max_steps)
+        & ~breakdown
+        & ((j == 0) | ((presid > ptol) & jnp.isfinite(presid)))
+    )
+
+
+def _cycle_continues(limit, max_steps, ptol, axis_name=None):
+    """The inner `while_loop`'s predicate: `_cycle_test`, or with `axis_name` its maximum.
+
+    With `axis_name` (the solves `vmap`ped over that named axis), the loop goes on while any
+    member's test holds. The predicate is then one for the whole batch, so `vmap` does not
+    select between the old and new carry (the whole Krylov basis) after every step; the loop
+    body leaves a finished member's state unchanged itself (`_member_active`).
+    """
 
     def cond(state):
-        j, k_total, presid, breakdown = state[0], state[1], state[-3], state[-2]
-        return (
-            (j < limit)
-            & (k_total < max_steps)
-            & ~breakdown
-            & ((j == 0) | ((presid > ptol) & jnp.isfinite(presid)))
-        )
+        going = _cycle_test(state, limit, max_steps, ptol)
+        if axis_name is None:
+            return going
+        return jax.lax.pmax(going.astype(jnp.int32), axis_name) > 0
 
     return cond
+
+
+def _member_active(state, limit, max_steps, ptol, axis_name):
+    """None without `axis_name`; else whether this member's step counts (see above)."""
+    return None if axis_name is None else _cycle_test(state, limit, max_steps, ptol)
 
 
 def _after_restart(

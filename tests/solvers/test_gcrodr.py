@@ -294,3 +294,32 @@ def test_arnoldi_step_does_not_copy_a_transposed_recycle_space():
     copies = [line for line in hlo.splitlines() if "transpose" in line and shape.search(line)]
     # One transposed copy outside the Arnoldi loop is fine (the start of a solve); none in it.
     assert not [line for line in copies if "while/body/while/body" in line], copies
+
+
+def test_lock_step_vmap_equals_plain_vmap():
+    # As for gmres: `axis_name` changes how the batch loops, not the members' results (also
+    # the recycle spaces), whether they converge at different steps, at once or not at all.
+    fam = darcy_sequence(18, 8)
+    b = fam.rhs
+    ops = jax.tree.map(lambda x: x[:4], fam.operators)
+    bs = jnp.stack([b, b, jnp.zeros_like(b), b.at[0].set(jnp.nan)])
+    rtols = jnp.asarray([1e-8, 1e-5, 1e-8, 1e-8])
+
+    def solve(A, b, rtol, recycle, axis_name=None):
+        return gcrodr(
+            A, b, recycle=recycle, m=20, k=10, rtol=rtol, throw=False, axis_name=axis_name
+        )
+
+    empty = jax.tree.map(
+        lambda x: jnp.broadcast_to(x, (4, *x.shape)), Recycle.empty(b.shape[0], 10)
+    )
+    plain = jax.jit(jax.vmap(solve))
+    lock_step = jax.jit(jax.vmap(lambda *a: solve(*a, "batch"), axis_name="batch"))
+    first = plain(ops, bs, rtols, empty)
+    second_ops = jax.tree.map(lambda x: x[::-1], ops)
+    for args in [(ops, bs, rtols, empty), (second_ops, bs, rtols, first[1])]:
+        want, got = plain(*args), lock_step(*args)
+        steps = np.asarray(want[0].stats["num_steps"])
+        assert steps[0] != steps[1] and steps[2] == steps[3] == 0
+        for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            np.testing.assert_array_equal(np.asarray(g), np.asarray(w))

@@ -172,3 +172,26 @@ def test_complex_nonhermitian():
     np.testing.assert_allclose(sol.value, np.linalg.solve(A, b), rtol=1e-9, atol=1e-10)
     _, _, scipy_steps = scipy_gmres(A, b, rtol=1e-12)
     assert abs(int(sol.stats["num_steps"]) - scipy_steps) <= 1
+
+
+@pytest.mark.parametrize("precondition", [False, True])
+def test_lock_step_vmap_equals_plain_vmap(precondition):
+    # `axis_name` changes how the batch loops, not what each member computes: bit for bit.
+    problem = P.darcy_lognormal()
+    A = problem.operator
+    M = jacobi(A) if precondition else None
+    b = problem.rhs
+    # Solves that end differently: converged at different steps, already solved (b = 0), and
+    # refused at the start (a NaN).
+    noise = jax.random.normal(jax.random.key(3), b.shape, b.dtype)
+    bs = jnp.stack([b, noise, jnp.zeros_like(b), b.at[0].set(jnp.nan)])
+
+    def solve(b, axis_name=None):
+        return gmres(A, b, rtol=1e-10, restart=15, M=M, throw=False, axis_name=axis_name)
+
+    plain = jax.jit(jax.vmap(solve))(bs)
+    lock_step = jax.jit(jax.vmap(lambda b: solve(b, "batch"), axis_name="batch"))(bs)
+    steps = np.asarray(plain.stats["num_steps"])
+    assert steps[0] != steps[1] and steps[2] == steps[3] == 0  # members part ways
+    for got, want in zip(jax.tree.leaves(lock_step), jax.tree.leaves(plain), strict=True):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))

@@ -105,7 +105,7 @@ def _strip(family: AbstractFamily) -> AbstractFamily:
     return eqx.tree_at(lambda f: f.params, family, jnp.zeros((0,), family.dtype))
 
 
-def _solve_one(family, param, recycle, rtol, atol, *, method, m, k, M, ritz, max_steps):
+def _solve_one(family, param, recycle, rtol, atol, *, method, m, k, M, ritz, max_steps, axis_name):
     op, rhs = family.system(param)
     precond = jacobi(op) if M == "jacobi" else None
     if method == "skr":
@@ -121,11 +121,20 @@ def _solve_one(family, param, recycle, rtol, atol, *, method, m, k, M, ritz, max
             max_steps=max_steps,
             ritz=ritz,
             throw=False,
+            axis_name=axis_name,
         )
         matvecs = sol.stats["num_matvecs"]
     elif method == "gmres":
         sol = gmres(
-            op, rhs, restart=m, rtol=rtol, atol=atol, M=precond, max_steps=max_steps, throw=False
+            op,
+            rhs,
+            restart=m,
+            rtol=rtol,
+            atol=atol,
+            M=precond,
+            max_steps=max_steps,
+            throw=False,
+            axis_name=axis_name,
         )
         # Arnoldi steps plus the true residual after each restart cycle.
         matvecs = sol.stats["num_steps"] + sol.stats["num_restarts"]
@@ -161,9 +170,14 @@ def _run_chains(family, params, recycle, rtol, atol, *, devices, **config):
             # carry (the whole Krylov basis) every iteration, which made one chain 1.5× (SKR)
             # to 4× (GMRES) slower on a CPU (Darcy s = 34 and 66).
             first = jax.tree.map(lambda x: x[0], recycle)
-            outputs = _chain(family, params[0], first, rtol, atol, **config)
+            outputs = _chain(family, params[0], first, rtol, atol, axis_name=None, **config)
             return jax.tree.map(lambda x: x[None], outputs)
-        return jax.vmap(lambda p, r: _chain(family, p, r, rtol, atol, **config))(params, recycle)
+        # Named, so that the Krylov solvers run their cycles in lock-step (`axis_name` of
+        # `gmres`): same results, without copying every chain's basis after each step.
+        return jax.vmap(
+            lambda p, r: _chain(family, p, r, rtol, atol, axis_name="chains", **config),
+            axis_name="chains",
+        )(params, recycle)
 
     if devices is None:
         return run(params, recycle, rtol, atol)
