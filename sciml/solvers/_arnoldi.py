@@ -1,11 +1,10 @@
 """An Arnoldi basis stored in row blocks, so a step reads only the blocks it has filled."""
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Inexact, Int
 
-from ._common import HIGHEST, set_entry
+from ._common import HIGHEST, set_entry_unless
 
 
 class BlockedBasis(eqx.Module):
@@ -78,15 +77,13 @@ class BlockedBasis(eqx.Module):
         j: Int[Array, ""],
         value: Inexact[Array, " n"],
         phase: int,
-        unless: Bool[Array, ""] | None = None,
+        keep: Bool[Array, ""] | None = None,
     ):
-        """The basis with row `j` (in block `phase`) set to `value`, or kept where `unless`."""
+        """The basis with row `j` (in block `phase`) set to `value`, or kept where `keep`."""
         blocks = list(self.blocks)
         index = j - self.bounds[phase][0]
-        if unless is not None:  # a finished member of a lock-step batch (see `gmres`)
-            kept = jax.lax.dynamic_index_in_dim(blocks[phase], index, 0, keepdims=False)
-            value = jnp.where(unless, kept, value)
-        blocks[phase] = set_entry(blocks[phase], index, value)
+        # `keep`: a finished member of a lock-step batch (see `gmres`).
+        blocks[phase] = set_entry_unless(blocks[phase], index, value, keep)
         return BlockedBasis(tuple(blocks), self.bounds)
 
     def combine(self, y: Inexact[Array, " k"]) -> Inexact[Array, " n"]:

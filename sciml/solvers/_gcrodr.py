@@ -452,6 +452,9 @@ def _solve(
             history,
         )
 
+        def phase_limit(phase):
+            return jnp.minimum(steps, basis.phase_end(phase))
+
         def inner_body(state, *, phase):
             j, k_total, basis, hess, raw, coupling, cs, sn, g, _, _, history = state
             active = _member_active(state, phase_limit(phase), max_steps, ptol, axis_name)
@@ -471,7 +474,7 @@ def _solve(
             h1 = norm(w)
             breakdown = h1 <= eps * h0
             w = jnp.where(breakdown, 0, w / jnp.where(breakdown, 1, h1).astype(dtype))
-            basis = basis.set_row(j + 1, w, phase, unless=keep)
+            basis = basis.set_row(j + 1, w, phase, keep=keep)
             h = set_entry(h, j + 1, jnp.where(breakdown, 0, h1))
             raw = set_entry(raw, j, h)
             coupling = set_entry(coupling, j, bc + bc2)
@@ -497,9 +500,6 @@ def _solve(
                 small = jax.tree.map(partial(jnp.where, active), small, state[:2] + state[3:11])
             j, k_total, hess, raw, coupling, cs, sn, g, presid, breakdown = small
             return j, k_total, basis, hess, raw, coupling, cs, sn, g, presid, breakdown, history
-
-        def phase_limit(phase):
-            return jnp.minimum(steps, basis.phase_end(phase))
 
         state = inner
         for phase in range(basis.phases):

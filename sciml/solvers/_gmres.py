@@ -224,7 +224,7 @@ def _solve(system: KrylovSystem, *, restart: int, throw: bool, axis_name: str | 
             h1 = norm(w)
             breakdown = h1 <= eps * h0
             basis = basis.set_row(
-                j + 1, w / jnp.where(breakdown, 1, h1).astype(dtype), phase, unless=keep
+                j + 1, w / jnp.where(breakdown, 1, h1).astype(dtype), phase, keep=keep
             )
             h = set_entry(h, j + 1, jnp.where(breakdown, 0, h1))
 
@@ -338,7 +338,7 @@ def _cycle_test(state, limit, max_steps, ptol):
     )
 
 
-def _cycle_continues(limit, max_steps, ptol, axis_name=None):
+def _cycle_continues(limit, max_steps, ptol, axis_name):
     """The inner `while_loop`'s predicate: `_cycle_test`, or with `axis_name` its maximum.
 
     With `axis_name` (the solves `vmap`ped over that named axis), the loop goes on while any

@@ -489,8 +489,8 @@ def kappa_mle(
     kappa = jnp.where(rbar <= 0, 0.0, jnp.where(rbar >= 1, jnp.inf, kappa))
     kappa = jnp.where(jnp.isnan(rbar) | (rbar < 0) | (rbar > 1), jnp.nan, kappa)
     f = jnp.where(interior, f, 0.0)
-    converged = done & ~jnp.isnan(kappa)
     valid = ~jnp.isnan(kappa)  # R̄ in [0, 1]
+    converged = done & valid
     result = RESULTS.where(
         ~jnp.all(valid),
         RESULTS.invalid_input,
